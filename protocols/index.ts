@@ -1,0 +1,10 @@
+/** Public surface of `protocols/`: subjects, envelope, ids and every message schema. */
+export * as Address from "./Address.js"
+export * as Campaign from "./Campaign.js"
+export * as Command from "./Command.js"
+export * as DeadLetter from "./DeadLetter.js"
+export * as Envelope from "./Envelope.js"
+export * as Errors from "./Errors.js"
+export * as Ids from "./Ids.js"
+export * as Message from "./Message.js"
+export * as Subjects from "./Subjects.js"
