@@ -1,0 +1,7 @@
+/** Public surface of `nats/`: connection, configuration, topology and provisioning. */
+export * as Deployment from "./Deployment.js"
+export * as NatsErrors from "./Errors.js"
+export * as NatsClient from "./NatsClient.js"
+export * as NatsConfig from "./NatsConfig.js"
+export * as Provision from "./Provision.js"
+export * as Topology from "./Topology.js"
