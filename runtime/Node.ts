@@ -1,0 +1,120 @@
+/**
+ * A runtime node: hosts actors, agents and the command router of one process.
+ * Starting it provisions the consumers it needs and starts consuming; closing its scope
+ * (SIGTERM through `NodeRuntime.runMain`) drains: it stops pulling, lets in-flight work
+ * commit, and hands back what was never started.
+ */
+import { Context, Duration, Effect } from "effect"
+import type { Message } from "../protocols/index.js"
+import { Deployment } from "../nats/Deployment.js"
+import { NatsClient } from "../nats/NatsClient.js"
+import * as Provision from "../nats/Provision.js"
+import { buckets } from "../nats/Topology.js"
+import type { ActorDefinition } from "./Actor.js"
+import type { AgentDefinition } from "./Agent.js"
+import { KvFailed } from "./Errors.js"
+import * as ActorHost from "./internal/ActorHost.js"
+import * as AgentHost from "./internal/AgentHost.js"
+import * as CommandRouter from "./internal/CommandRouter.js"
+import * as StateStore from "./internal/StateStore.js"
+import * as Transport from "./internal/Transport.js"
+import * as Metrics from "./Metrics.js"
+
+export type { CommandRoute } from "./internal/CommandRouter.js"
+
+/** What a node runs. */
+export interface NodeOptions<R> {
+  /** Every message type on the wire (for decoding). */
+  readonly registry: Message.Registry
+  readonly actors: ReadonlyArray<ActorDefinition<any, R>>
+  readonly agents: ReadonlyArray<AgentDefinition<R>>
+  readonly commands: ReadonlyArray<CommandRouter.CommandRoute>
+  /** Which partitions to host. Default all (a single node); placement narrows this. */
+  readonly partitions?: ReadonlyArray<number>
+  /** Whether to route commands. Default true. */
+  readonly routeCommands?: boolean
+  /** Time allowed for in-flight work on shutdown. Default 20 s. */
+  readonly drainTimeout?: Duration.DurationInput
+  readonly actorHost?: Partial<ActorHost.ActorHostOptions>
+}
+
+/** A running node. */
+export interface NodeHandle {
+  readonly counters: Metrics.Counters
+  readonly partitions: ReadonlyArray<number>
+  readonly residentActors: () => number
+}
+
+/** The running node of this process. */
+export class RuntimeNode extends Context.Tag("nexus/RuntimeNode")<RuntimeNode, NodeHandle>() {}
+
+/** Starts a node in the current scope; the scope's close drains it. */
+export const start = <R>(options: NodeOptions<R>) =>
+  Effect.gen(function* () {
+    const { js, kvm } = yield* NatsClient
+    const { topology, subjects } = yield* Deployment
+    const counters = Metrics.make()
+    const transport = Transport.make(js, subjects, options.registry, counters)
+    const stateBucket = buckets(subjects.prefix).state
+    const kv = yield* Effect.tryPromise({
+      try: () => kvm.open(stateBucket),
+      catch: (cause) => new KvFailed({ operation: "open", key: stateBucket, message: String(cause), cause })
+    })
+    const store = StateStore.make(kv)
+    const partitions = options.partitions ?? Array.from({ length: subjects.partitions }, (_, i) => i)
+    const drainMs = Duration.toMillis(options.drainTimeout ?? "20 seconds")
+
+    const consumerOf = (stream: string, durable: string) =>
+      Effect.promise(() => js.consumers.get(stream, durable))
+
+    // consumers first (an interest in what is already queued), then hosts
+    yield* Effect.forEach(
+      options.actors.length > 0 ? partitions : [],
+      (p) => Provision.consumer(subjects.streams.mailboxes, topology.mailboxConsumer(p)),
+      { concurrency: 8, discard: true }
+    )
+    yield* Effect.forEach(
+      options.agents,
+      (a) => Provision.consumer(subjects.streams.work, topology.workConsumer(a.name, Math.max(256, (a.concurrency ?? 64) * 16))),
+      { concurrency: 8, discard: true }
+    )
+    const routeCommands = (options.routeCommands ?? true) && options.commands.length > 0
+    if (routeCommands) yield* Provision.consumer(subjects.streams.commands, topology.commandConsumer)
+
+    const actorHost = yield* ActorHost.make(options.actors, transport, store, { ...ActorHost.defaults, ...options.actorHost })
+    const agentHost = yield* AgentHost.make<R>(transport)
+
+    if (options.actors.length > 0) {
+      yield* Effect.forEach(
+        partitions,
+        (p) =>
+          consumerOf(subjects.streams.mailboxes, topology.mailboxConsumer(p).durable_name).pipe(
+            Effect.flatMap((c) => actorHost.startPartition(p, c))
+          ),
+        { concurrency: 8, discard: true }
+      )
+    }
+    yield* Effect.forEach(
+      options.agents,
+      (a) => consumerOf(subjects.streams.work, topology.workConsumer(a.name).durable_name).pipe(Effect.flatMap((c) => agentHost.start(a, c))),
+      { discard: true }
+    )
+    const router = routeCommands
+      ? yield* consumerOf(subjects.streams.commands, topology.commandConsumer.durable_name).pipe(
+          Effect.flatMap((c) => CommandRouter.start(transport, options.commands, c))
+        )
+      : undefined
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* Effect.logInfo("node draining: stop pulling, finish in-flight work")
+        yield* Effect.all(
+          [router ? router.drain(drainMs) : Effect.void, agentHost.drain(drainMs), actorHost.drain(drainMs)],
+          { concurrency: "unbounded", discard: true }
+        )
+        yield* Effect.logInfo(`node drained: handled ${counters.handled} messages`)
+      })
+    )
+
+    return { counters, partitions, residentActors: actorHost.residentCount } satisfies NodeHandle
+  })

@@ -1,0 +1,29 @@
+/**
+ * Supervision policy of actors and agents: how a failing handler is retried (exponential
+ * backoff with jitter, only while the error says it is retryable) and what happens after
+ * the last attempt (the message is dead-lettered with its error; the actor may escalate).
+ */
+import { Duration, Schedule } from "effect"
+import { isRetryable } from "./Errors.js"
+
+/** How a failing handler is retried. */
+export interface SupervisionPolicy {
+  /** Attempts after the first. Default 4. */
+  readonly maxRetries: number
+  /** First backoff delay. Default 100 ms; doubles each retry. */
+  readonly initialDelay: Duration.DurationInput
+  /** Cap of a single delay. Default 5 s. */
+  readonly maxDelay: Duration.DurationInput
+}
+
+/** The default policy: 4 retries, 100 ms doubling to at most 5 s, jittered. */
+export const defaultPolicy: SupervisionPolicy = { maxRetries: 4, initialDelay: "100 millis", maxDelay: "5 seconds" }
+
+/** The retry schedule of a policy; stops at once on a non-retryable error. */
+export const schedule = (policy: SupervisionPolicy) =>
+  Schedule.exponential(policy.initialDelay, 2).pipe(
+    Schedule.either(Schedule.spaced(policy.maxDelay)),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(policy.maxRetries)),
+    Schedule.whileInput((e: unknown) => isRetryable(e))
+  )

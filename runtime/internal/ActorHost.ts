@@ -1,0 +1,387 @@
+/**
+ * The actor engine of one node. For each owned partition it consumes the partition's
+ * mailbox consumer and routes deliveries to cells, one per actor id. A cell handles its
+ * queue one message at a time, in order, then commits the batch: publish every outgoing
+ * message (deterministic ids), write the state with a revision check, and only then ack.
+ * A redelivered message whose sequence is already in the state is acked without effect.
+ */
+import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema } from "effect"
+import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
+import type { ActorContext, ActorDefinition } from "../Actor.js"
+import { describe, HandlerFailed } from "../Errors.js"
+import { Outbox, type OutgoingMessage } from "../Outbox.js"
+import * as Supervision from "../Supervision.js"
+import type { StateStore } from "./StateStore.js"
+import type { Transport } from "./Transport.js"
+
+/** Tunables of the actor host. */
+export interface ActorHostOptions {
+  /** Messages handled per commit of one actor. Default 64. */
+  readonly maxBatch: number
+  /** Idle time after which a resident actor is dropped from memory. Default 60 s. */
+  readonly passivateAfterMs: number
+  /** Resident actors per node before the least recently used idle ones are dropped. Default 20,000. */
+  readonly maxResident: number
+  /** Deliveries buffered per partition consumer. Default 512. */
+  readonly bufferPerPartition: number
+}
+
+/** Default tunables. */
+export const defaults: ActorHostOptions = {
+  maxBatch: 64,
+  passivateAfterMs: 60_000,
+  maxResident: 20_000,
+  bufferPerPartition: 512
+}
+
+interface Item {
+  readonly msg: JsMsg
+  readonly decoded: Message.Decoded
+}
+
+interface Cell {
+  readonly key: string
+  readonly def: ActorDefinition
+  readonly address: Address.Address
+  readonly id: string
+  readonly tenant: Ids.TenantId
+  loaded: boolean
+  state: unknown
+  revision: number
+  lastSeq: number
+  queue: Array<Item>
+  running: boolean
+  lastActive: number
+}
+
+/** A running actor host. */
+export interface ActorHost {
+  /** Starts consuming a partition. */
+  readonly startPartition: (partition: number, consumer: Consumer) => Effect.Effect<void>
+  /** Stops consuming a partition and waits until its delivered work is committed. */
+  readonly stopPartition: (partition: number) => Effect.Effect<void>
+  /** Stops every partition and waits for in-flight work (bounded by `timeoutMs`). */
+  readonly drain: (timeoutMs: number) => Effect.Effect<void>
+  readonly residentCount: () => number
+}
+
+const heartbeatEveryMs = 4_000
+
+/** Creates the actor host for a set of actor definitions. */
+export const make = <R>(
+  definitions: ReadonlyArray<ActorDefinition<any, R>>,
+  transport: Transport,
+  store: StateStore,
+  options: ActorHostOptions = defaults
+): Effect.Effect<ActorHost, never, R> =>
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<R>()
+    const runFork = Runtime.runFork(runtime)
+    const byType = new Map(definitions.map((d) => [d.type, d]))
+    const accepted = new Map(definitions.map((d) => [d.type, new Set(d.accepts.map((m) => m.type))]))
+    const codecs = new Map(
+      definitions.map((d) => [
+        d.type,
+        { encode: Schema.encodeSync(d.state), decode: Schema.decodeUnknownSync(d.state) }
+      ])
+    )
+    const cells = new Map<string, Cell>()
+    const partitions = new Map<number, { messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown> }>()
+    const counters = transport.counters
+    let running = 0
+    let idleWaiters: Array<() => void> = []
+
+    const notifyIdle = () => {
+      if (running === 0) {
+        const w = idleWaiters
+        idleWaiters = []
+        w.forEach((f) => f())
+      }
+    }
+
+    const refuse = (msg: JsMsg, receiver: string, error: unknown, decoded?: Message.Decoded) =>
+      transport.deadLetter(msg, receiver, error, decoded).pipe(
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))),
+        Effect.matchEffect({
+          onSuccess: () => Effect.sync(() => msg.ack()),
+          onFailure: () => Effect.sync(() => msg.nak(1_000))
+        })
+      )
+
+    const route = (msg: JsMsg): void => {
+      counters.received++
+      if (msg.info.deliveryCount > 1) counters.redeliveries++
+      const decoded = transport.decode(msg)
+      if (Either.isLeft(decoded)) {
+        runFork(refuse(msg, "mailbox", decoded.left))
+        return
+      }
+      const m = decoded.right
+      const to = Address.parse(m.envelope.to)
+      const def = to.kind === "actor" ? byType.get(to.type) : undefined
+      const subjectParts = msg.subject.split(".")
+      if (to.kind !== "actor" || def === undefined || subjectParts[4] !== to.type || subjectParts[5] !== to.id) {
+        runFork(
+          refuse(
+            msg,
+            m.envelope.to,
+            new ProtocolErrors.UnexpectedMessage({
+              type: m.type,
+              receiver: m.envelope.to,
+              message: `no actor type hosted here for address '${m.envelope.to}' on subject ${msg.subject}`
+            }),
+            m
+          )
+        )
+        return
+      }
+      if (m.type !== DeadLetter.DeadLettered.type && !accepted.get(def.type)!.has(m.type)) {
+        runFork(
+          refuse(
+            msg,
+            m.envelope.to,
+            new ProtocolErrors.UnexpectedMessage({
+              type: m.type,
+              receiver: m.envelope.to,
+              message: `actor type '${def.type}' does not accept '${m.type}'`
+            }),
+            m
+          )
+        )
+        return
+      }
+      const key = `${def.type}.${m.envelope.tenant}.${to.id}`
+      let cell = cells.get(key)
+      if (cell === undefined) {
+        cell = {
+          key,
+          def,
+          address: m.envelope.to,
+          id: to.id,
+          tenant: m.envelope.tenant,
+          loaded: false,
+          state: undefined,
+          revision: 0,
+          lastSeq: 0,
+          queue: [],
+          running: false,
+          lastActive: Date.now()
+        }
+        cells.set(key, cell)
+        counters.residentActors = cells.size
+      }
+      cell.queue.push({ msg, decoded: m })
+      if (!cell.running) {
+        cell.running = true
+        running++
+        runFork(drainCell(cell))
+      }
+    }
+
+    const load = (cell: Cell) =>
+      Effect.gen(function* () {
+        const stored = yield* store.load(cell.key)
+        const codec = codecs.get(cell.def.type)!
+        if (stored === null || stored.value.s === undefined) {
+          cell.state = cell.def.initial(cell.id, cell.tenant)
+          cell.revision = stored?.revision ?? 0
+          cell.lastSeq = stored?.value.q ?? 0
+        } else {
+          cell.state = codec.decode(stored.value.s)
+          cell.revision = stored.revision
+          cell.lastSeq = stored.value.q
+        }
+        cell.loaded = true
+      })
+
+    const contextFor = (cell: Cell, outbox: Outbox, envelope: Message.Decoded["envelope"]): ActorContext => ({
+      self: cell.address,
+      id: cell.id,
+      tenant: cell.tenant,
+      envelope,
+      send: (to, def, payload) => outbox.send(to, def, payload)
+    })
+
+    const handleOne = (cell: Cell, state: unknown, item: Item) => {
+      const policy = cell.def.supervision ?? Supervision.defaultPolicy
+      const outbox = new Outbox(item.decoded.envelope, cell.address)
+      const ctx = contextFor(cell, outbox, item.decoded.envelope)
+      let attempts = 0
+      const attempt = Effect.suspend(() => {
+        attempts++
+        if (attempts > 1) counters.retries++
+        outbox.messages.length = 0
+        if (item.decoded.type === DeadLetter.DeadLettered.type) {
+          // a message this actor sent was dead-lettered downstream: escalation to the sender
+          return cell.def.onDeadLetter
+            ? cell.def.onDeadLetter(state, item.decoded, item.decoded.payload, ctx)
+            : Effect.succeed(state)
+        }
+        return cell.def.handle(state, item.decoded, ctx)
+      })
+      return attempt.pipe(
+        // a thrown exception in a handler is a failure like any other: supervise it
+        Effect.catchAllDefect((defect) => Effect.fail(defect)),
+        Effect.retry(Supervision.schedule(policy)),
+        Effect.map((next) => ({ state: next, out: outbox.messages as ReadonlyArray<OutgoingMessage> })),
+        Effect.catchAll((error) =>
+          Effect.gen(function* () {
+            const failure = new HandlerFailed({
+              receiver: cell.address,
+              messageType: item.decoded.type,
+              attempts,
+              message: describe(error)
+            })
+            yield* transport.deadLetter(item.msg, cell.address, failure, item.decoded).pipe(Effect.orDie)
+            if (!cell.def.onDeadLetter || item.decoded.type === DeadLetter.DeadLettered.type) {
+              return { state, out: [] as ReadonlyArray<OutgoingMessage> }
+            }
+            outbox.messages.length = 0
+            const next = yield* cell.def.onDeadLetter(state, item.decoded, failure, ctx).pipe(
+              Effect.catchAll(() => Effect.succeed(state))
+            )
+            return { state: next, out: outbox.messages as ReadonlyArray<OutgoingMessage> }
+          })
+        )
+      )
+    }
+
+    const commitRetry = Schedule.exponential("50 millis", 2).pipe(
+      Schedule.either(Schedule.spaced("2 seconds")),
+      Schedule.intersect(Schedule.recurs(30))
+    )
+
+    const processBatch = (cell: Cell, batch: ReadonlyArray<Item>) =>
+      Effect.gen(function* () {
+        if (!cell.loaded) yield* load(cell).pipe(Effect.retry(commitRetry))
+        let state = cell.state
+        let lastSeq = cell.lastSeq
+        const out: Array<OutgoingMessage> = []
+        for (const item of batch) {
+          if (item.msg.seq <= lastSeq) {
+            counters.staleSkipped++
+            continue
+          }
+          counters.inFlight++
+          const result = yield* handleOne(cell, state, item).pipe(Effect.ensuring(Effect.sync(() => counters.inFlight--)))
+          state = result.state
+          for (const o of result.out) out.push(o)
+          lastSeq = item.msg.seq
+          counters.handled++
+        }
+        if (lastSeq !== cell.lastSeq) {
+          yield* transport.publish(out).pipe(Effect.retry(commitRetry))
+          const codec = codecs.get(cell.def.type)!
+          cell.revision = yield* store
+            .save(cell.key, { s: codec.encode(state), q: lastSeq }, cell.revision)
+            .pipe(Effect.retry({ schedule: commitRetry, while: (e) => e._tag !== "StateConflict" }))
+          cell.state = state
+          cell.lastSeq = lastSeq
+        }
+        for (const item of batch) item.msg.ack()
+      })
+
+    const heartbeat = (batch: ReadonlyArray<Item>) =>
+      Effect.sync(() => batch.forEach((i) => i.msg.working())).pipe(
+        Effect.delay(heartbeatEveryMs),
+        Effect.forever
+      )
+
+    const drainCell = (cell: Cell): Effect.Effect<void, never, R> =>
+      Effect.gen(function* () {
+        while (cell.queue.length > 0) {
+          const batch = cell.queue.splice(0, options.maxBatch)
+          const hb = yield* Effect.fork(heartbeat(batch))
+          yield* processBatch(cell, batch).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.gen(function* () {
+                const error = Cause.squash(cause)
+                // state conflict or storage down past retries: forget resident state, redeliver soon
+                if ((error as { _tag?: string })._tag === "StateConflict") counters.stateConflicts++
+                yield* Effect.logWarning(`actor ${cell.key}: batch not committed, will be redelivered: ${describe(error)}`)
+                cell.loaded = false
+                for (const item of batch) item.msg.nak(500)
+              })
+            ),
+            Effect.ensuring(Fiber.interrupt(hb))
+          )
+          cell.lastActive = Date.now()
+        }
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            cell.running = false
+            running--
+            if (cell.queue.length > 0) {
+              cell.running = true
+              running++
+              runFork(drainCell(cell))
+            } else if (cell.loaded && cell.def.isIdle?.(cell.state)) {
+              cells.delete(cell.key)
+              counters.passivations++
+              counters.residentActors = cells.size
+            }
+            notifyIdle()
+          })
+        )
+      )
+
+    const sweep = Effect.sync(() => {
+      const now = Date.now()
+      const idle: Array<Cell> = []
+      for (const cell of cells.values()) {
+        if (!cell.running && cell.queue.length === 0) {
+          if (now - cell.lastActive > options.passivateAfterMs) {
+            cells.delete(cell.key)
+            counters.passivations++
+          } else idle.push(cell)
+        }
+      }
+      if (cells.size > options.maxResident) {
+        idle.sort((a, b) => a.lastActive - b.lastActive)
+        for (const cell of idle.slice(0, cells.size - options.maxResident)) {
+          cells.delete(cell.key)
+          counters.passivations++
+        }
+      }
+      counters.residentActors = cells.size
+    })
+    yield* Effect.forkDaemon(sweep.pipe(Effect.delay("5 seconds"), Effect.forever))
+
+    const waitIdle = Effect.async<void>((resume) => {
+      if (running === 0) return resume(Effect.void)
+      idleWaiters.push(() => resume(Effect.void))
+    })
+
+    const startPartition = (partition: number, consumer: Consumer) =>
+      Effect.gen(function* () {
+        if (partitions.has(partition)) return
+        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: options.bufferPerPartition }))
+        const loop = runFork(
+          Effect.promise(async () => {
+            for await (const m of messages) route(m)
+          })
+        )
+        partitions.set(partition, { messages, loop })
+      })
+
+    const stopPartition = (partition: number) =>
+      Effect.gen(function* () {
+        const p = partitions.get(partition)
+        if (!p) return
+        partitions.delete(partition)
+        yield* Effect.promise(() => p.messages.close().catch(() => undefined))
+        yield* Fiber.await(p.loop)
+      })
+
+    const drain = (timeoutMs: number) =>
+      Effect.gen(function* () {
+        yield* Effect.forEach([...partitions.keys()], stopPartition, { concurrency: "unbounded", discard: true })
+        yield* waitIdle.pipe(Effect.timeout(timeoutMs), Effect.ignore)
+        // anything still queued was never started: hand it back at once
+        for (const cell of cells.values()) for (const item of cell.queue.splice(0)) item.msg.nak()
+      })
+
+    return { startPartition, stopPartition, drain, residentCount: () => cells.size }
+  })
