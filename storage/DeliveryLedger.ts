@@ -1,0 +1,181 @@
+/**
+ * The delivery ledger: one row per outside effect (a sandbox call, email or SMS), keyed by
+ * tenant and idempotency key. Recording is insert-if-absent, so whoever records a key first
+ * owns it and every later attempt reads back that original: an effect is performed and
+ * counted at most once per key, however often its message is redelivered.
+ */
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Channel, DeliveryOutcome } from "../protocols/Campaign.js"
+import { CampaignId, ContactId, TenantId } from "../protocols/Ids.js"
+import * as Errors from "./Errors.js"
+import type { StorageError } from "./Errors.js"
+
+/** One recorded delivery. */
+export const DeliveryEntry = Schema.Struct({
+  tenantId: TenantId,
+  idempotencyKey: Schema.String,
+  campaignId: CampaignId,
+  contactId: ContactId,
+  channel: Channel,
+  recipient: Schema.String,
+  subject: Schema.NullOr(Schema.String),
+  body: Schema.String,
+  outcome: DeliveryOutcome,
+  detail: Schema.String,
+  durationSec: Schema.Number,
+  transcript: Schema.NullOr(Schema.String),
+  createdAt: Schema.DateFromSelf
+})
+export type DeliveryEntry = typeof DeliveryEntry.Type
+
+/** What `record` takes: an entry without its timestamp (the database sets it). */
+export type NewDelivery = Omit<DeliveryEntry, "createdAt">
+
+/** The result of `record`: the stored entry, and whether it was there before this call. */
+export interface Recorded {
+  readonly entry: DeliveryEntry
+  readonly duplicate: boolean
+}
+
+/** The delivery ledger. */
+export interface DeliveryLedgerShape {
+  /** Records `entry` unless its key exists; returns the stored entry (the original on a duplicate). */
+  readonly record: (entry: NewDelivery) => Effect.Effect<Recorded, StorageError>
+  /** One entry by idempotency key. */
+  readonly get: (tenant: TenantId, idempotencyKey: string) => Effect.Effect<Option.Option<DeliveryEntry>, StorageError>
+  /** The entries of a campaign, oldest first. */
+  readonly byCampaign: (tenant: TenantId, campaignId: CampaignId) => Effect.Effect<ReadonlyArray<DeliveryEntry>, StorageError>
+  /** How many entries a campaign has. */
+  readonly countByCampaign: (tenant: TenantId, campaignId: CampaignId) => Effect.Effect<number, StorageError>
+}
+
+/** The delivery ledger service. */
+export class DeliveryLedger extends Context.Tag("nexus/storage/DeliveryLedger")<DeliveryLedger, DeliveryLedgerShape>() {}
+
+/** A `deliveries` row as the driver returns it. */
+const DeliveryRow = Schema.Struct({
+  tenant_id: Schema.String,
+  idempotency_key: Schema.String,
+  campaign_id: Schema.String,
+  contact_id: Schema.String,
+  channel: Channel,
+  recipient: Schema.String,
+  subject: Schema.NullOr(Schema.String),
+  body: Schema.String,
+  outcome: DeliveryOutcome,
+  detail: Schema.String,
+  duration_sec: Schema.Number,
+  transcript: Schema.NullOr(Schema.String),
+  created_at: Schema.DateFromSelf
+})
+
+/** A `deliveries` row → `DeliveryEntry`. */
+const DeliveryFromRow = Schema.transform(DeliveryRow, DeliveryEntry, {
+  strict: true,
+  decode: (r) => ({
+    tenantId: r.tenant_id,
+    idempotencyKey: r.idempotency_key,
+    campaignId: r.campaign_id,
+    contactId: r.contact_id,
+    channel: r.channel,
+    recipient: r.recipient,
+    subject: r.subject,
+    body: r.body,
+    outcome: r.outcome,
+    detail: r.detail,
+    durationSec: r.duration_sec,
+    transcript: r.transcript,
+    createdAt: r.created_at
+  }),
+  encode: (e) => ({
+    tenant_id: e.tenantId,
+    idempotency_key: e.idempotencyKey,
+    campaign_id: e.campaignId,
+    contact_id: e.contactId,
+    channel: e.channel,
+    recipient: e.recipient,
+    subject: e.subject,
+    body: e.body,
+    outcome: e.outcome,
+    detail: e.detail,
+    duration_sec: e.durationSec,
+    transcript: e.transcript,
+    created_at: e.createdAt
+  })
+})
+
+const decodeRows = Schema.decodeUnknown(Schema.Array(DeliveryFromRow))
+
+/** Builds the ledger over a SQL client. */
+export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const columns = sql.literal(
+    "tenant_id, idempotency_key, campaign_id, contact_id, channel, recipient, subject, body, " +
+      "outcome, detail, duration_sec, transcript, created_at"
+  )
+
+  const select = (tenant: TenantId, idempotencyKey: string) =>
+    sql`SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND idempotency_key = ${idempotencyKey}`
+
+  const record = Effect.fn("DeliveryLedger.record")(
+    function* (entry: NewDelivery) {
+      const inserted = yield* sql`
+        INSERT INTO deliveries (tenant_id, idempotency_key, campaign_id, contact_id, channel, recipient,
+                                subject, body, outcome, detail, duration_sec, transcript)
+        VALUES (${entry.tenantId}, ${entry.idempotencyKey}, ${entry.campaignId}, ${entry.contactId},
+                ${entry.channel}, ${entry.recipient}, ${entry.subject}, ${entry.body}, ${entry.outcome},
+                ${entry.detail}, ${entry.durationSec}, ${entry.transcript})
+        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+        RETURNING ${columns}`
+      const fresh = (yield* decodeRows(inserted))[0]
+      if (fresh !== undefined) return { entry: fresh, duplicate: false } satisfies Recorded
+      // The key existed: a concurrent insert has committed by now (ON CONFLICT waited for it),
+      // so a fresh statement sees the original.
+      const original = (yield* decodeRows(yield* select(entry.tenantId, entry.idempotencyKey)))[0]
+      if (original === undefined) {
+        return yield* Effect.fail(
+          Errors.make(
+            "DeliveryLedger.record",
+            "Conflict",
+            `key ${entry.idempotencyKey} conflicted but its row is gone (deleted concurrently)`
+          )
+        )
+      }
+      return { entry: original, duplicate: true } satisfies Recorded
+    },
+    Effect.mapError(Errors.refine("DeliveryLedger.record"))
+  )
+
+  const get = Effect.fn("DeliveryLedger.get")(
+    function* (tenant: TenantId, idempotencyKey: string) {
+      return Option.fromNullable((yield* decodeRows(yield* select(tenant, idempotencyKey)))[0])
+    },
+    Effect.mapError(Errors.refine("DeliveryLedger.get"))
+  )
+
+  const byCampaign = Effect.fn("DeliveryLedger.byCampaign")(
+    function* (tenant: TenantId, campaignId: CampaignId) {
+      const rows = yield* sql`
+        SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND campaign_id = ${campaignId}
+        ORDER BY created_at ASC, idempotency_key ASC`
+      return yield* decodeRows(rows)
+    },
+    Effect.mapError(Errors.refine("DeliveryLedger.byCampaign"))
+  )
+
+  const countByCampaign = Effect.fn("DeliveryLedger.countByCampaign")(
+    function* (tenant: TenantId, campaignId: CampaignId) {
+      const rows = yield* sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = ${tenant} AND campaign_id = ${campaignId}`
+      return rows[0]?.n ?? 0
+    },
+    Effect.mapError(Errors.refine("DeliveryLedger.countByCampaign"))
+  )
+
+  return { record, get, byCampaign, countByCampaign }
+})
+
+/** The ledger over the `SqlClient` of a `Database` layer. */
+export const layer: Layer.Layer<DeliveryLedger, never, SqlClient.SqlClient> = Layer.effect(DeliveryLedger, make)
