@@ -1,0 +1,183 @@
+/**
+ * The campaign actor (one per campaign): validates the start command, asks the planner
+ * for a plan, streams the planned audience to contact actors in bounded windows (never
+ * more than `WINDOW` contacts in flight, so memory stays flat whatever the audience size),
+ * counts terminal outcomes, emits progress events and writes the summary when done.
+ */
+import { Effect, Schema } from "effect"
+import { Address, Campaign, Message } from "../protocols/index.js"
+import { Actor } from "../runtime/index.js"
+import { CampaignRepo } from "../storage/CampaignRepo.js"
+import { ContactRepo, Cursor } from "../storage/ContactRepo.js"
+
+/** Contacts in flight per campaign at most. */
+export const WINDOW = 512
+/** A new window is fetched when in-flight work falls to this. */
+export const REFILL_AT = WINDOW / 2
+
+const Counts = Campaign.CampaignCounts
+
+/** Persisted state of a campaign actor. */
+export const State = Schema.Struct({
+  status: Schema.Literal("new", "planning", "running", "completed", "rejected"),
+  spec: Schema.NullOr(Campaign.StartCampaign.payload),
+  plan: Schema.NullOr(Campaign.Plan),
+  limit: Schema.Int,
+  cursor: Schema.NullOr(Cursor),
+  exhausted: Schema.Boolean,
+  counts: Counts,
+  skippedReasons: Schema.Record({ key: Schema.String, value: Schema.Int }),
+  perChannel: Schema.Record({ key: Schema.String, value: Schema.Struct({ attempted: Schema.Int, reached: Schema.Int }) }),
+  startedAt: Schema.Number,
+  completedAt: Schema.NullOr(Schema.Number)
+})
+export type State = typeof State.Type
+
+const emptyCounts: Campaign.CampaignCounts = {
+  targeted: 0,
+  dispatched: 0,
+  inProgress: 0,
+  completed: 0,
+  reached: 0,
+  converted: 0,
+  skipped: 0,
+  failed: 0
+}
+
+/** The topic a campaign's events go to. */
+export const topicOf = (campaignId: string) => Address.topic("campaign", campaignId)
+/** The address of a campaign actor. */
+export const addressOf = (campaignId: string) => Address.actor("campaign", campaignId)
+
+const dispatch = (state: State, ctx: Actor.ActorContext) =>
+  Effect.gen(function* () {
+    if (state.status !== "running" || state.plan === null || state.spec === null) return state
+    let s = state
+    if (!s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= REFILL_AT) {
+      const repo = yield* ContactRepo
+      const want = Math.min(WINDOW - s.counts.inProgress, s.limit - s.counts.dispatched)
+      const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, want)
+      for (const contact of window.contacts) {
+        ctx.send(Address.actor("contact", contact.id), Campaign.EngageContact, {
+          campaignId: s.spec!.campaignId,
+          contact,
+          channels: s.plan!.channelSequence,
+          brief: s.plan!.brief
+        })
+      }
+      const n = window.contacts.length
+      const dispatched = s.counts.dispatched + n
+      s = {
+        ...s,
+        cursor: window.next ?? s.cursor,
+        exhausted: window.next === null || n < want || dispatched >= s.limit,
+        counts: { ...s.counts, dispatched, targeted: dispatched, inProgress: s.counts.inProgress + n }
+      }
+    }
+    if ((s.exhausted || s.counts.dispatched >= s.limit) && s.counts.inProgress === 0) return yield* complete(s, ctx)
+    return s
+  })
+
+const complete = (s: State, ctx: Actor.ActorContext) =>
+  Effect.gen(function* () {
+    const completedAt = ctx.envelope.ts
+    const summary: Campaign.CampaignSummary = {
+      counts: s.counts,
+      skippedReasons: s.skippedReasons,
+      perChannel: s.perChannel,
+      actionsUsed: s.counts.dispatched,
+      startedAt: s.startedAt,
+      completedAt,
+      durationMs: completedAt - s.startedAt
+    }
+    const repo = yield* CampaignRepo
+    yield* repo.complete(ctx.tenant, s.spec!.campaignId, summary)
+    ctx.send(topicOf(s.spec!.campaignId), Campaign.CampaignProgress, { campaignId: s.spec!.campaignId, counts: s.counts })
+    ctx.send(topicOf(s.spec!.campaignId), Campaign.CampaignCompleted, { campaignId: s.spec!.campaignId, summary })
+    return { ...s, status: "completed" as const, completedAt }
+  })
+
+/** The campaign actor definition. */
+export const CampaignActor = Actor.make({
+  type: "campaign",
+  accepts: [Campaign.StartCampaign, Campaign.PlanReady, Campaign.ContactCompleted],
+  state: State,
+  initial: (): State => ({
+    status: "new",
+    spec: null,
+    plan: null,
+    limit: 0,
+    cursor: null,
+    exhausted: false,
+    counts: emptyCounts,
+    skippedReasons: {},
+    perChannel: {},
+    startedAt: 0,
+    completedAt: null
+  }),
+  handle: Effect.fn("CampaignActor.handle")(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
+    if (Message.is(Campaign.StartCampaign)(m)) {
+      // a repeated start of the same campaign changes nothing
+      if (state.status !== "new") return state
+      const spec = m.payload
+      const repo = yield* CampaignRepo
+      yield* repo.start(ctx.tenant, { id: spec.campaignId, name: spec.name, goal: spec.goal, spec })
+      ctx.send(topicOf(spec.campaignId), Campaign.CampaignStarted, {
+        campaignId: spec.campaignId,
+        name: spec.name,
+        goal: spec.goal,
+        targetCount: spec.targetCount
+      })
+      ctx.send(Address.agent("planner"), Campaign.PlanRequested, {
+        campaignId: spec.campaignId,
+        goal: spec.goal,
+        audience: spec.audience,
+        channels: spec.channels,
+        targetCount: spec.targetCount
+      })
+      return { ...state, status: "planning" as const, spec, startedAt: m.envelope.ts }
+    }
+    if (Message.is(Campaign.PlanReady)(m)) {
+      if (state.status !== "planning" || state.spec === null) return state
+      const plan = m.payload.plan
+      ctx.send(topicOf(state.spec.campaignId), Campaign.CampaignPlanned, { campaignId: state.spec.campaignId, plan })
+      const limit = Math.min(plan.limit, state.spec.targetCount, state.spec.budget.maxActions)
+      return yield* dispatch({ ...state, status: "running" as const, plan, limit }, ctx)
+    }
+    if (Message.is(Campaign.ContactCompleted)(m)) {
+      if (state.status !== "running" || state.counts.inProgress === 0) return state
+      const r = m.payload
+      const c = state.counts
+      const counts: Campaign.CampaignCounts = {
+        ...c,
+        inProgress: c.inProgress - 1,
+        completed: c.completed + 1,
+        reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
+        converted: c.converted + (r.status === "converted" ? 1 : 0),
+        skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
+        failed: c.failed + (r.status === "failed" ? 1 : 0)
+      }
+      const skippedReasons =
+        r.status === "skipped" && r.reason !== null
+          ? { ...state.skippedReasons, [r.reason]: (state.skippedReasons[r.reason] ?? 0) + 1 }
+          : state.skippedReasons
+      const perChannel =
+        r.channel === null
+          ? state.perChannel
+          : {
+              ...state.perChannel,
+              [r.channel]: {
+                attempted: (state.perChannel[r.channel]?.attempted ?? 0) + 1,
+                reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
+              }
+            }
+      const next = yield* dispatch({ ...state, counts, skippedReasons, perChannel }, ctx)
+      const every = Math.max(1, Math.floor(state.limit / 50))
+      if (next.status === "running" && counts.completed % every === 0) {
+        ctx.send(topicOf(state.spec!.campaignId), Campaign.CampaignProgress, { campaignId: state.spec!.campaignId, counts: next.counts })
+      }
+      return next
+    }
+    return state
+  })
+})

@@ -1,0 +1,4 @@
+/** `npm start`: one process with a runtime node and the gateway. */
+import { main } from "./Launch.js"
+
+main({ runtime: true, gateway: true })

@@ -1,0 +1,94 @@
+/**
+ * The walking skeleton end to end: a campaign started by publishing its command on NATS
+ * (as an external system would) runs through planner, contact actors, content, executor
+ * and analyzer agents, and completes; a dashboard client over WebSocket sees every event
+ * in order, and a second client resuming from a middle sequence sees exactly the rest.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { CrmApp } from "../../actors/index.js"
+import * as Gateway from "../../gateway/Gateway.js"
+import * as GatewayConfig from "../../gateway/GatewayConfig.js"
+import { Deployment } from "../../nats/index.js"
+import { Campaign, Ids } from "../../protocols/index.js"
+import { Node } from "../../runtime/index.js"
+import { CampaignRepo } from "../../storage/CampaignRepo.js"
+import * as DemoData from "../../storage/DemoData.js"
+import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
+import * as Crm from "../fixtures/Crm.js"
+import { WsClient } from "../fixtures/WsClient.js"
+
+const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0 })).pipe(Layer.provideMerge(Crm.layer()))
+
+layer(Env, { timeout: 120_000 })("campaign flow over NATS", (it) => {
+  it.scoped("a campaign started on NATS completes and streams every event in order over WebSocket", () =>
+    Effect.gen(function* () {
+      const tenant = Ids.TenantId.make("acme")
+      yield* DemoData.load(tenant, 300, 7)
+      yield* DemoData.load(Ids.TenantId.make("other"), 50, 8)
+      const node = yield* Node.start(CrmApp.nodeOptions)
+      const gw = yield* Gateway.Gateway
+      const campaignId = Ids.CampaignId.make("cmp-e2e-1")
+
+      const live = yield* Effect.promise(() => WsClient.connect(`${gw.url}?tenant=${tenant}`))
+      live.send({ op: "subscribe", campaignId })
+      yield* Effect.promise(() => live.until("subscribed", (c) => c.frames.some((f) => f.op === "subscribed")))
+
+      yield* Crm.publishCommand(tenant, Campaign.StartCampaign, {
+        campaignId,
+        name: "Q4 enterprise calls",
+        goal: "call 40 qualified enterprise leads",
+        audience: {},
+        channels: ["voice", "email", "sms"],
+        targetCount: 40,
+        budget: { maxActions: 1000, maxCostUsd: 100 }
+      })
+      const isDone = (c: WsClient) => c.events(campaignId).some((e) => e.type === "event.campaign-completed")
+      yield* Effect.promise(() => live.until("campaign completed event", isDone, 60_000))
+
+      const events = live.events(campaignId)
+      const completed = events.find((e) => e.type === "event.campaign-completed")!.payload.summary
+      const planned = events.find((e) => e.type === "event.campaign-planned")!.payload.plan
+      // the planner read "enterprise" and "qualified" from the goal and recorded its reasoning
+      expect(planned.audience.segments).toEqual(["enterprise"])
+      expect(planned.reasoning.length).toBeGreaterThanOrEqual(2)
+      expect(planned.channelSequence[0]).toBe("voice")
+
+      // every targeted contact reached exactly one terminal state
+      const targeted = completed.counts.targeted
+      expect(targeted).toBe(planned.limit)
+      expect(targeted).toBeGreaterThan(0)
+      expect(completed.counts.completed).toBe(targeted)
+      expect(completed.counts.reached + completed.counts.skipped + completed.counts.failed).toBe(targeted)
+      const terminal = events.filter((e) => e.type === "event.contact-progress" && e.payload.phase === "completed")
+      const terminalIds = terminal.map((e) => e.payload.contactId)
+      expect(new Set(terminalIds).size).toBe(targeted)
+      expect(terminalIds.length).toBe(targeted)
+
+      // in order, and exactly what JetStream holds for this campaign
+      const seqs = events.map((e) => e.seq)
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
+      const { subjects } = yield* Deployment.Deployment
+      const stored = yield* Crm.readAll(subjects.streams.events, subjects.eventsOf(tenant, "campaign", campaignId))
+      expect(seqs).toEqual(stored.map((s) => s.seq))
+
+      // a second client resuming from a middle sequence sees exactly the rest
+      const mid = Math.floor(events.length / 2)
+      const resumed = yield* Effect.promise(() => WsClient.connect(`${gw.url}?tenant=${tenant}`))
+      resumed.send({ op: "subscribe", campaignId, fromSeq: events[mid]!.seq })
+      yield* Effect.promise(() => resumed.until("resumed client completed", isDone))
+      expect(resumed.events(campaignId).map((e) => e.id)).toEqual(events.slice(mid).map((e) => e.id))
+
+      // the outside world: one ledger entry per contact that got past consent and locks
+      const ledger = yield* DeliveryLedger
+      const deliveries = yield* ledger.byCampaign(tenant, campaignId)
+      expect(deliveries.length).toBe(targeted - completed.counts.skipped)
+      expect(new Set(deliveries.map((d) => d.contactId)).size).toBe(deliveries.length)
+      const record = yield* (yield* CampaignRepo).get(tenant, campaignId)
+      expect(Option.getOrThrow(record).status).toBe("completed")
+      expect(node.counters.deadLetters).toBe(0)
+      live.close()
+      resumed.close()
+    })
+  )
+})
