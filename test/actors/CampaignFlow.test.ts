@@ -20,7 +20,7 @@ import { WsClient } from "../fixtures/WsClient.js"
 
 const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0 })).pipe(Layer.provideMerge(Crm.layer()))
 
-layer(Env, { timeout: 120_000 })("campaign flow over NATS", (it) => {
+layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over NATS", (it) => {
   it.scoped("a campaign started on NATS completes and streams every event in order over WebSocket", () =>
     Effect.gen(function* () {
       const tenant = Ids.TenantId.make("acme")
