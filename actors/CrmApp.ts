@@ -5,7 +5,7 @@
  */
 import { Layer } from "effect"
 import { Deployment } from "../nats/index.js"
-import { Campaign, DeadLetter, Message } from "../protocols/index.js"
+import { Campaign, Control, DeadLetter, Message } from "../protocols/index.js"
 import { Locks, Node } from "../runtime/index.js"
 import * as CampaignRepo from "../storage/CampaignRepo.js"
 import * as ContactRepo from "../storage/ContactRepo.js"
@@ -18,11 +18,12 @@ import { ContactActor } from "./ContactActor.js"
 import * as Model from "./Model.js"
 
 /** Every message type on the wire. */
-export const registry = Message.registry([...Campaign.all, DeadLetter.DeadLettered])
+export const registry = Message.registry([...Campaign.all, ...Control.all, DeadLetter.DeadLettered])
 
 /** Commands external systems may send, and the actor each goes to. */
 export const commands: ReadonlyArray<Node.CommandRoute> = [
-  { command: Campaign.StartCampaign, to: (p: Campaign.StartPayload) => addressOf(p.campaignId) }
+  { command: Campaign.StartCampaign, to: (p: Campaign.StartPayload) => addressOf(p.campaignId) },
+  ...Control.commands.map((command) => ({ command, to: (p: { campaignId: string }) => addressOf(p.campaignId) }))
 ]
 
 /** Every service the CRM's actors and agents use. */

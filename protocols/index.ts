@@ -2,6 +2,7 @@
 export * as Address from "./Address.js"
 export * as Campaign from "./Campaign.js"
 export * as Command from "./Command.js"
+export * as Control from "./Control.js"
 export * as DeadLetter from "./DeadLetter.js"
 export * as Envelope from "./Envelope.js"
 export * as Errors from "./Errors.js"
