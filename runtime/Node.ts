@@ -6,6 +6,7 @@
  */
 import { Context, Duration, Effect } from "effect"
 import type { Message } from "../protocols/index.js"
+import * as AckedPublisher from "../nats/AckedPublisher.js"
 import { Deployment } from "../nats/Deployment.js"
 import { NatsClient } from "../nats/NatsClient.js"
 import * as Provision from "../nats/Provision.js"
@@ -51,10 +52,14 @@ export class RuntimeNode extends Context.Tag("nexus/RuntimeNode")<RuntimeNode, N
 /** Starts a node in the current scope; the scope's close drains it. */
 export const start = <R>(options: NodeOptions<R>) =>
   Effect.gen(function* () {
-    const { js, kvm } = yield* NatsClient
+    const { nc, js, kvm } = yield* NatsClient
     const { topology, subjects } = yield* Deployment
     const counters = Metrics.make()
-    const transport = Transport.make(js, subjects, options.registry, counters)
+    const publisher = yield* Effect.acquireRelease(
+      Effect.sync(() => AckedPublisher.make(nc)),
+      (p) => Effect.sync(p.close)
+    )
+    const transport = Transport.make(js, publisher, subjects, options.registry, counters)
     const stateBucket = buckets(subjects.prefix).state
     const kv = yield* Effect.tryPromise({
       try: () => kvm.open(stateBucket),

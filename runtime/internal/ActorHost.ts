@@ -3,15 +3,18 @@
  * mailbox consumer and routes deliveries to cells, one per actor id. A cell handles its
  * queue one message at a time, in order, then commits the batch: publish every outgoing
  * message (deterministic ids), write the state with a revision check, and only then ack.
- * A redelivered message whose sequence is already in the state is acked without effect.
+ * A redelivered message whose sequence is already in the state is acked without effect:
+ * the state records the sequences it applied above the consumer's ack floor, because after a
+ * failover an old redelivery can arrive after newer messages.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema } from "effect"
+import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, HandlerFailed } from "../Errors.js"
 import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
+import * as Heartbeat from "./Heartbeat.js"
 import type { StateStore } from "./StateStore.js"
 import type { Transport } from "./Transport.js"
 
@@ -25,6 +28,8 @@ export interface ActorHostOptions {
   readonly maxResident: number
   /** Deliveries buffered per partition consumer. Default 512. */
   readonly bufferPerPartition: number
+  /** How often the ack floor of each partition is read (prunes de-duplication state). Default 1 s. */
+  readonly floorRefreshMs: number
 }
 
 /** Default tunables. */
@@ -32,7 +37,8 @@ export const defaults: ActorHostOptions = {
   maxBatch: 64,
   passivateAfterMs: 60_000,
   maxResident: 20_000,
-  bufferPerPartition: 512
+  bufferPerPartition: 512,
+  floorRefreshMs: 1_000
 }
 
 interface Item {
@@ -49,7 +55,10 @@ interface Cell {
   loaded: boolean
   state: unknown
   revision: number
-  lastSeq: number
+  /** Partition the actor lives on (its mailbox consumer's ack floor prunes `applied`). */
+  readonly partition: number
+  /** Sequences applied to `state` that may still be redelivered (above the ack floor). */
+  applied: Set<number>
   queue: Array<Item>
   running: boolean
   lastActive: number
@@ -74,7 +83,7 @@ export const make = <R>(
   transport: Transport,
   store: StateStore,
   options: ActorHostOptions = defaults
-): Effect.Effect<ActorHost, never, R> =>
+): Effect.Effect<ActorHost, never, R | Scope.Scope> =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<R>()
     const runFork = Runtime.runFork(runtime)
@@ -87,7 +96,14 @@ export const make = <R>(
       ])
     )
     const cells = new Map<string, Cell>()
-    const partitions = new Map<number, { messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown> }>()
+    const heartbeat = Heartbeat.make(heartbeatEveryMs)
+    yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
+    const partitions = new Map<
+      number,
+      { messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown>; floor: Fiber.RuntimeFiber<void, unknown> }
+    >()
+    /** Ack floor (stream sequence) of each partition's consumer: below it nothing is redelivered. */
+    const floors = new Map<number, number>()
     const counters = transport.counters
     let running = 0
     let idleWaiters: Array<() => void> = []
@@ -163,7 +179,8 @@ export const make = <R>(
           loaded: false,
           state: undefined,
           revision: 0,
-          lastSeq: 0,
+          partition: Number(subjectParts[3]),
+          applied: new Set(),
           queue: [],
           running: false,
           lastActive: Date.now()
@@ -186,11 +203,11 @@ export const make = <R>(
         if (stored === null || stored.value.s === undefined) {
           cell.state = cell.def.initial(cell.id, cell.tenant)
           cell.revision = stored?.revision ?? 0
-          cell.lastSeq = stored?.value.q ?? 0
+          cell.applied = new Set(stored?.value.d ?? [])
         } else {
           cell.state = codec.decode(stored.value.s)
           cell.revision = stored.revision
-          cell.lastSeq = stored.value.q
+          cell.applied = new Set(stored.value.d ?? [])
         }
         cell.loaded = true
       })
@@ -256,10 +273,10 @@ export const make = <R>(
       Effect.gen(function* () {
         if (!cell.loaded) yield* load(cell).pipe(Effect.retry(commitRetry))
         let state = cell.state
-        let lastSeq = cell.lastSeq
+        const applied: Array<number> = []
         const out: Array<OutgoingMessage> = []
         for (const item of batch) {
-          if (item.msg.seq <= lastSeq) {
+          if (cell.applied.has(item.msg.seq) || applied.includes(item.msg.seq)) {
             counters.staleSkipped++
             continue
           }
@@ -267,32 +284,28 @@ export const make = <R>(
           const result = yield* handleOne(cell, state, item).pipe(Effect.ensuring(Effect.sync(() => counters.inFlight--)))
           state = result.state
           for (const o of result.out) out.push(o)
-          lastSeq = item.msg.seq
+          applied.push(item.msg.seq)
           counters.handled++
         }
-        if (lastSeq !== cell.lastSeq) {
+        if (applied.length > 0) {
           yield* transport.publish(out).pipe(Effect.retry(commitRetry))
           const codec = codecs.get(cell.def.type)!
+          const floor = floors.get(cell.partition) ?? 0
+          const keep = [...cell.applied, ...applied].filter((q) => q > floor)
           cell.revision = yield* store
-            .save(cell.key, { s: codec.encode(state), q: lastSeq }, cell.revision)
+            .save(cell.key, { s: codec.encode(state), d: keep }, cell.revision)
             .pipe(Effect.retry({ schedule: commitRetry, while: (e) => e._tag !== "StateConflict" }))
           cell.state = state
-          cell.lastSeq = lastSeq
+          cell.applied = new Set(keep)
         }
         for (const item of batch) item.msg.ack()
       })
-
-    const heartbeat = (batch: ReadonlyArray<Item>) =>
-      Effect.sync(() => batch.forEach((i) => i.msg.working())).pipe(
-        Effect.delay(heartbeatEveryMs),
-        Effect.forever
-      )
 
     const drainCell = (cell: Cell): Effect.Effect<void, never, R> =>
       Effect.gen(function* () {
         while (cell.queue.length > 0) {
           const batch = cell.queue.splice(0, options.maxBatch)
-          const hb = yield* Effect.fork(heartbeat(batch))
+          for (const item of batch) heartbeat.add(item.msg)
           yield* processBatch(cell, batch).pipe(
             Effect.catchAllCause((cause) =>
               Effect.gen(function* () {
@@ -304,7 +317,7 @@ export const make = <R>(
                 for (const item of batch) item.msg.nak(500)
               })
             ),
-            Effect.ensuring(Fiber.interrupt(hb))
+            Effect.ensuring(Effect.sync(() => batch.forEach((item) => heartbeat.remove(item.msg))))
           )
           cell.lastActive = Date.now()
         }
@@ -363,7 +376,15 @@ export const make = <R>(
             for await (const m of messages) route(m)
           })
         )
-        partitions.set(partition, { messages, loop })
+        const floor = runFork(
+          Effect.tryPromise(() => consumer.info(false)).pipe(
+            Effect.tap((info) => Effect.sync(() => void floors.set(partition, info.ack_floor.stream_seq))),
+            Effect.ignore,
+            Effect.delay(options.floorRefreshMs),
+            Effect.forever
+          )
+        )
+        partitions.set(partition, { messages, loop, floor })
       })
 
     const stopPartition = (partition: number) =>
@@ -371,6 +392,7 @@ export const make = <R>(
         const p = partitions.get(partition)
         if (!p) return
         partitions.delete(partition)
+        yield* Fiber.interrupt(p.floor)
         yield* Effect.promise(() => p.messages.close().catch(() => undefined))
         yield* Fiber.await(p.loop)
       })

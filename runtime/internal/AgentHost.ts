@@ -5,12 +5,13 @@
  * message is dead-lettered and the sender, if it is an actor, is told.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Either, Fiber, Runtime, Schedule, Stream } from "effect"
+import { Cause, Effect, Either, Fiber, Runtime, Schedule, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
 import type { AgentContext, AgentDefinition } from "../Agent.js"
 import { describe, HandlerFailed } from "../Errors.js"
 import { Outbox } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
+import * as Heartbeat from "./Heartbeat.js"
 import type { Transport } from "./Transport.js"
 
 /** A running agent host. */
@@ -23,11 +24,15 @@ export interface AgentHost {
 const heartbeatEveryMs = 4_000
 
 /** Creates the agent host. */
-export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R> =>
+export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R | Scope.Scope> =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<R>()
     const runFork = Runtime.runFork(runtime)
     const counters = transport.counters
+    const heartbeat = Heartbeat.make(heartbeatEveryMs)
+    yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
+    const runtimeFork = (effect: Effect.Effect<void, never, R>, onDone: () => void) =>
+      runFork(effect).addObserver(onDone)
     const loops: Array<{ messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown> }> = []
 
     const commitRetry = Schedule.exponential("50 millis", 2).pipe(
@@ -67,9 +72,7 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
         }
         let attempts = 0
         counters.inFlight++
-        const hb = yield* Effect.fork(
-          Effect.sync(() => msg.working()).pipe(Effect.delay(heartbeatEveryMs), Effect.forever)
-        )
+        heartbeat.add(msg)
         const result = yield* Effect.suspend(() => {
           attempts++
           if (attempts > 1) counters.retries++
@@ -79,7 +82,7 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
           Effect.catchAllDefect((d) => Effect.fail(d)),
           Effect.retry(Supervision.schedule(def.supervision ?? Supervision.defaultPolicy)),
           Effect.either,
-          Effect.ensuring(Fiber.interrupt(hb)),
+          Effect.ensuring(Effect.sync(() => heartbeat.remove(msg))),
           Effect.ensuring(Effect.sync(() => counters.inFlight--))
         )
         if (Either.isRight(result)) {
@@ -110,12 +113,25 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
         const messages = yield* Effect.promise(() => consumer.consume({ max_messages: concurrency * 2 }))
         const self = Address.agent(def.name)
         const accepts = new Set(def.accepts.map((a) => a.type))
+        // at most `concurrency` handlers at once; the iterator is not read while all are busy,
+        // so the consumer stops pulling (backpressure)
+        let running = 0
+        let wake: (() => void) | null = null
+        const done = () => {
+          running--
+          const w = wake
+          wake = null
+          w?.()
+        }
         const loop = runFork(
-          Stream.fromAsyncIterable(messages, (e) => e).pipe(
-            Stream.mapEffect((msg) => processOne(def, accepts, self, msg), { concurrency, unordered: true }),
-            Stream.runDrain,
-            Effect.catchAllCause((c) => Effect.logError(`agent ${def.name}: consumer loop ended: ${Cause.pretty(c)}`))
-          )
+          Effect.promise(async () => {
+            for await (const msg of messages) {
+              running++
+              runtimeFork(processOne(def, accepts, self, msg), done)
+              while (running >= concurrency) await new Promise<void>((resolve) => (wake = resolve))
+            }
+            while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
+          })
         )
         loops.push({ messages, loop })
       })

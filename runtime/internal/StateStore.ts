@@ -8,11 +8,15 @@ import { Effect } from "effect"
 import { apiCode } from "../../nats/Errors.js"
 import { KvFailed, StateConflict } from "../Errors.js"
 
-/** A stored actor state: the encoded state and the last stream sequence applied. */
+/** A stored actor state: the encoded state and which deliveries it already includes. */
 export interface StoredState {
   readonly s: unknown
-  /** Stream sequence of the last message whose effects are in `s`. */
-  readonly q: number
+  /**
+   * Stream sequences of messages whose effects are in `s` and that are above the
+   * consumer's ack floor (so could still be redelivered). Redeliveries after a failover can
+   * arrive after newer messages, so "applied" cannot be a single high-water mark.
+   */
+  readonly d: ReadonlyArray<number>
 }
 
 /** Reads and writes actor state. */
@@ -32,7 +36,7 @@ export const make = (kv: KV): StateStore => ({
       try: async () => {
         const e = await kv.get(key)
         if (e === null || e.operation !== "PUT" || e.value.length === 0) {
-          return e === null ? null : { value: { s: undefined, q: 0 }, revision: e.revision }
+          return e === null ? null : { value: { s: undefined, d: [] }, revision: e.revision }
         }
         return { value: JSON.parse(decoder.decode(e.value)) as StoredState, revision: e.revision }
       },

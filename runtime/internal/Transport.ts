@@ -4,6 +4,7 @@
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream"
 import { Effect, Either } from "effect"
+import type * as AckedPublisher from "../../nats/AckedPublisher.js"
 import { Address, DeadLetter, Errors as ProtocolErrors, Ids, type Message, type Subjects } from "../../protocols/index.js"
 import { describe, PublishFailed, tagOf } from "../Errors.js"
 import type { Counters } from "../Metrics.js"
@@ -30,30 +31,39 @@ export interface Transport {
 }
 
 /** Builds the transport. */
-export const make = (js: JetStreamClient, subjects: Subjects.Subjects, registry: Message.Registry, counters: Counters): Transport => {
-  const publishOne = (out: OutgoingMessage) =>
-    Effect.tryPromise({
-      try: () => {
-        const subject = subjects.route(out.envelope.tenant, Address.parse(out.to), out.def.type)
-        return js.publish(subject, registry.encode(out.envelope, out.def, out.payload), { msgID: out.envelope.id })
-      },
-      catch: (cause) =>
-        new PublishFailed({ subject: out.to, message: `publish of ${out.def.type} to ${out.to} failed: ${describe(cause)}`, cause })
-    }).pipe(
-      Effect.tap((ack) =>
-        Effect.sync(() => {
-          counters.published++
-          if (ack.duplicate) counters.duplicatesSuppressed++
-        })
+export const make = (
+  js: JetStreamClient,
+  publisher: AckedPublisher.AckedPublisher,
+  subjects: Subjects.Subjects,
+  registry: Message.Registry,
+  counters: Counters
+): Transport => {
+  const publishAll = async (messages: ReadonlyArray<OutgoingMessage>) => {
+    const acks = await Promise.all(
+      messages.map((out) =>
+        publisher.publish(
+          subjects.route(out.envelope.tenant, Address.parse(out.to), out.def.type),
+          registry.encode(out.envelope, out.def, out.payload),
+          out.envelope.id
+        )
       )
     )
+    counters.published += acks.length
+    for (const ack of acks) if (ack.duplicate) counters.duplicatesSuppressed++
+  }
 
   const publish = (messages: ReadonlyArray<OutgoingMessage>) =>
     messages.length === 0
       ? Effect.void
-      : messages.length === 1
-        ? Effect.asVoid(publishOne(messages[0]!))
-        : Effect.forEach(messages, publishOne, { concurrency: "unbounded", discard: true })
+      : Effect.tryPromise({
+          try: () => publishAll(messages),
+          catch: (cause) =>
+            new PublishFailed({
+              subject: messages.map((m) => m.to).join(","),
+              message: `publish of ${messages.length} message(s) failed: ${describe(cause)}`,
+              cause
+            })
+        })
 
   const decode = (msg: JsMsg) => {
     const decoded = registry.decode(msg.data)
