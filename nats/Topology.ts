@@ -36,7 +36,9 @@ export const buckets = (prefix: string) => ({
   /** Actor state, one key per actor, written only by the actor's current host. */
   state: `${prefix}-state`,
   /** Leased locks (contact locks); bucket-wide TTL. */
-  locks: `${prefix}-locks`
+  locks: `${prefix}-locks`,
+  /** Node registrations (heartbeats) and partition leases; no TTL, revision-checked. */
+  placement: `${prefix}-placement`
 })
 
 /** The complete topology of one deployment. */
@@ -115,11 +117,23 @@ export const make = (options: TopologyOptions): Topology => {
         retention: RetentionPolicy.Limits,
         max_age: 30 * 24 * 3600 * SECOND_NS,
         discard: DiscardPolicy.Old
+      },
+      {
+        // external events (webhooks) kept for their consumers; a subject per key (call id)
+        // lets the gateway see what it already stored for a key (de-duplication, order)
+        ...common,
+        name: subjects.streams.inbound,
+        subjects: [subjects.inboundAll],
+        retention: RetentionPolicy.Limits,
+        max_age: 30 * 24 * 3600 * SECOND_NS,
+        max_msg_size: 1024 * 1024,
+        discard: DiscardPolicy.Old
       }
     ],
     buckets: [
       { name: b.state, ttlMs: 0, history: 1 },
-      { name: b.locks, ttlMs: options.lockTtlMs ?? 5 * 60_000, history: 1 }
+      { name: b.locks, ttlMs: options.lockTtlMs ?? 5 * 60_000, history: 1 },
+      { name: b.placement, ttlMs: 0, history: 1 }
     ],
     mailboxConsumer: (partition) =>
       consumerBase(`mbox-${String(partition).padStart(3, "0")}`, subjects.mailboxPartition(partition), delivery.maxAckPending),

@@ -24,6 +24,14 @@ export class StateConflict extends Data.TaggedError("StateConflict")<{
   readonly retryable = true
 }
 
+/** This node no longer holds the partition: it must not commit (the fence). */
+export class Fenced extends Data.TaggedError("Fenced")<{
+  readonly partition: number
+  readonly message: string
+}> {
+  readonly retryable = false
+}
+
 /** Publishing to JetStream failed. */
 export class PublishFailed extends Data.TaggedError("PublishFailed")<{
   readonly subject: string

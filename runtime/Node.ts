@@ -4,11 +4,13 @@
  * (SIGTERM through `NodeRuntime.runMain`) drains: it stops pulling, lets in-flight work
  * commit, and hands back what was never started.
  */
-import { Context, Duration, Effect } from "effect"
+import { randomBytes } from "node:crypto"
+import { Context, Duration, Effect, Runtime } from "effect"
 import type { Message } from "../protocols/index.js"
 import * as AckedPublisher from "../nats/AckedPublisher.js"
 import { Deployment } from "../nats/Deployment.js"
 import { NatsClient } from "../nats/NatsClient.js"
+import { NatsConfig } from "../nats/NatsConfig.js"
 import * as Provision from "../nats/Provision.js"
 import { buckets } from "../nats/Topology.js"
 import type { ActorDefinition } from "./Actor.js"
@@ -17,6 +19,7 @@ import { KvFailed } from "./Errors.js"
 import * as ActorHost from "./internal/ActorHost.js"
 import * as AgentHost from "./internal/AgentHost.js"
 import * as CommandRouter from "./internal/CommandRouter.js"
+import * as Placement from "./internal/Placement.js"
 import * as StateStore from "./internal/StateStore.js"
 import * as Transport from "./internal/Transport.js"
 import * as Metrics from "./Metrics.js"
@@ -30,8 +33,15 @@ export interface NodeOptions<R> {
   readonly actors: ReadonlyArray<ActorDefinition<any, R>>
   readonly agents: ReadonlyArray<AgentDefinition<R>>
   readonly commands: ReadonlyArray<CommandRouter.CommandRoute>
-  /** Which partitions to host. Default all (a single node); placement narrows this. */
+  /**
+   * Fixed partitions to host, bypassing placement (tests of a single node). Default: placement
+   * decides, with leases in KV, so each partition is on exactly one live node.
+   */
   readonly partitions?: ReadonlyArray<number>
+  /** Placement tunables (heartbeat, failover time). */
+  readonly placement?: Partial<Placement.PlacementOptions>
+  /** This node's id in placement. Default `NatsConfig.name` plus a random suffix. */
+  readonly nodeId?: string
   /** Whether to route commands. Default true. */
   readonly routeCommands?: boolean
   /** Time allowed for in-flight work on shutdown. Default 20 s. */
@@ -41,8 +51,12 @@ export interface NodeOptions<R> {
 
 /** A running node. */
 export interface NodeHandle {
+  readonly nodeId: string
   readonly counters: Metrics.Counters
-  readonly partitions: ReadonlyArray<number>
+  /** Partitions this node hosts now. */
+  readonly partitions: () => ReadonlyArray<number>
+  /** Live nodes as this node sees them. */
+  readonly liveNodes: () => ReadonlyArray<string>
   readonly residentActors: () => number
 }
 
@@ -66,7 +80,10 @@ export const start = <R>(options: NodeOptions<R>) =>
       catch: (cause) => new KvFailed({ operation: "open", key: stateBucket, message: String(cause), cause })
     })
     const store = StateStore.make(kv)
-    const partitions = options.partitions ?? Array.from({ length: subjects.partitions }, (_, i) => i)
+    const allPartitions = Array.from({ length: subjects.partitions }, (_, i) => i)
+    const fixed = options.partitions
+    const cfg = yield* NatsConfig
+    const nodeId = options.nodeId ?? `${cfg.name}-${randomBytes(3).toString("hex")}`
     const drainMs = Duration.toMillis(options.drainTimeout ?? "20 seconds")
 
     const consumerOf = (stream: string, durable: string) =>
@@ -74,7 +91,7 @@ export const start = <R>(options: NodeOptions<R>) =>
 
     // consumers first (an interest in what is already queued), then hosts
     yield* Effect.forEach(
-      options.actors.length > 0 ? partitions : [],
+      options.actors.length > 0 ? allPartitions : [],
       (p) => Provision.consumer(subjects.streams.mailboxes, topology.mailboxConsumer(p)),
       { concurrency: 8, discard: true }
     )
@@ -86,18 +103,38 @@ export const start = <R>(options: NodeOptions<R>) =>
     const routeCommands = (options.routeCommands ?? true) && options.commands.length > 0
     if (routeCommands) yield* Provision.consumer(subjects.streams.commands, topology.commandConsumer)
 
-    const actorHost = yield* ActorHost.make(options.actors, transport, store, { ...ActorHost.defaults, ...options.actorHost })
+    let placement: Placement.Placement | undefined
+    const actorHost = yield* ActorHost.make(options.actors, transport, store, {
+      ...ActorHost.defaults,
+      ...options.actorHost,
+      mayCommit: (p) => (placement ? placement.mayCommit(p) : true)
+    })
     const agentHost = yield* AgentHost.make<R>(transport)
 
-    if (options.actors.length > 0) {
-      yield* Effect.forEach(
-        partitions,
-        (p) =>
-          consumerOf(subjects.streams.mailboxes, topology.mailboxConsumer(p).durable_name).pipe(
-            Effect.flatMap((c) => actorHost.startPartition(p, c))
-          ),
-        { concurrency: 8, discard: true }
+    const runtime = yield* Effect.runtime<never>()
+    const run = <A>(e: Effect.Effect<A>) => Runtime.runPromise(runtime)(e)
+    const startPartition = (p: number) =>
+      consumerOf(subjects.streams.mailboxes, topology.mailboxConsumer(p).durable_name).pipe(
+        Effect.flatMap((c) => actorHost.startPartition(p, c))
       )
+    if (options.actors.length > 0) {
+      if (fixed !== undefined) {
+        yield* Effect.forEach(fixed, startPartition, { concurrency: 8, discard: true })
+      } else {
+        const bucket = buckets(subjects.prefix).placement
+        const placementKv = yield* Effect.tryPromise({
+          try: () => kvm.open(bucket),
+          catch: (cause) => new KvFailed({ operation: "open", key: bucket, message: String(cause), cause })
+        })
+        placement = yield* Placement.start(
+          placementKv,
+          nodeId,
+          subjects.partitions,
+          { start: (p) => run(startPartition(p)), stop: (p) => run(actorHost.stopPartition(p)) },
+          { ...Placement.defaults, ...options.placement },
+          (line) => void Runtime.runFork(runtime)(Effect.logDebug(line))
+        )
+      }
     }
     yield* Effect.forEach(
       options.agents,
@@ -112,7 +149,8 @@ export const start = <R>(options: NodeOptions<R>) =>
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        yield* Effect.logInfo("node draining: stop pulling, finish in-flight work")
+        yield* Effect.logInfo("node draining: stop pulling, finish in-flight work, hand partitions over")
+        if (placement) yield* Effect.promise(() => placement!.leave())
         yield* Effect.all(
           [router ? router.drain(drainMs) : Effect.void, agentHost.drain(drainMs), actorHost.drain(drainMs)],
           { concurrency: "unbounded", discard: true }
@@ -121,5 +159,11 @@ export const start = <R>(options: NodeOptions<R>) =>
       })
     )
 
-    return { counters, partitions, residentActors: actorHost.residentCount } satisfies NodeHandle
+    return {
+      nodeId,
+      counters,
+      partitions: () => (placement ? placement.owned() : fixed ?? []),
+      liveNodes: () => (placement ? placement.liveNodes() : [nodeId]),
+      residentActors: actorHost.residentCount
+    } satisfies NodeHandle
   })

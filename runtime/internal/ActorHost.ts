@@ -11,7 +11,7 @@ import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
-import { describe, HandlerFailed } from "../Errors.js"
+import { describe, Fenced, HandlerFailed } from "../Errors.js"
 import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
 import * as Heartbeat from "./Heartbeat.js"
@@ -26,10 +26,14 @@ export interface ActorHostOptions {
   readonly passivateAfterMs: number
   /** Resident actors per node before the least recently used idle ones are dropped. Default 20,000. */
   readonly maxResident: number
-  /** Deliveries buffered per partition consumer. Default 512. */
+  /** Deliveries buffered per partition consumer. Default 256. */
   readonly bufferPerPartition: number
   /** How often the ack floor of each partition is read (prunes de-duplication state). Default 1 s. */
   readonly floorRefreshMs: number
+  /** How long stopping a partition waits for its actors' in-flight work. Default 10 s. */
+  readonly stopTimeoutMs: number
+  /** The fence: whether this node may still commit work of a partition. Default always. */
+  readonly mayCommit: (partition: number) => boolean
 }
 
 /** Default tunables. */
@@ -37,8 +41,10 @@ export const defaults: ActorHostOptions = {
   maxBatch: 64,
   passivateAfterMs: 60_000,
   maxResident: 20_000,
-  bufferPerPartition: 512,
-  floorRefreshMs: 1_000
+  bufferPerPartition: 256,
+  floorRefreshMs: 1_000,
+  stopTimeoutMs: 10_000,
+  mayCommit: () => true
 }
 
 interface Item {
@@ -264,9 +270,11 @@ export const make = <R>(
       )
     }
 
+    let closed = false
     const commitRetry = Schedule.exponential("50 millis", 2).pipe(
       Schedule.either(Schedule.spaced("2 seconds")),
-      Schedule.intersect(Schedule.recurs(30))
+      Schedule.intersect(Schedule.recurs(30)),
+      Schedule.whileOutput(() => !closed)
     )
 
     const processBatch = (cell: Cell, batch: ReadonlyArray<Item>) =>
@@ -288,6 +296,9 @@ export const make = <R>(
           counters.handled++
         }
         if (applied.length > 0) {
+          if (!options.mayCommit(cell.partition)) {
+            return yield* new Fenced({ partition: cell.partition, message: `partition ${cell.partition} is not held by this node` })
+          }
           yield* transport.publish(out).pipe(Effect.retry(commitRetry))
           const codec = codecs.get(cell.def.type)!
           const floor = floors.get(cell.partition) ?? 0
@@ -314,7 +325,7 @@ export const make = <R>(
                 if ((error as { _tag?: string })._tag === "StateConflict") counters.stateConflicts++
                 yield* Effect.logWarning(`actor ${cell.key}: batch not committed, will be redelivered: ${describe(error)}`)
                 cell.loaded = false
-                for (const item of batch) item.msg.nak(500)
+                for (const item of batch) item.msg.nak(closed ? 0 : 500)
               })
             ),
             Effect.ensuring(Effect.sync(() => batch.forEach((item) => heartbeat.remove(item.msg))))
@@ -395,12 +406,22 @@ export const make = <R>(
         yield* Fiber.interrupt(p.floor)
         yield* Effect.promise(() => p.messages.close().catch(() => undefined))
         yield* Fiber.await(p.loop)
+        // let this partition's actors commit what they started, then forget them
+        const mine = () => [...cells.values()].filter((c) => c.partition === partition)
+        const deadline = Date.now() + options.stopTimeoutMs
+        while (mine().some((c) => c.running) && Date.now() < deadline) yield* Effect.sleep("10 millis")
+        for (const cell of mine()) {
+          for (const item of cell.queue.splice(0)) item.msg.nak()
+          cells.delete(cell.key)
+        }
+        counters.residentActors = cells.size
       })
 
     const drain = (timeoutMs: number) =>
       Effect.gen(function* () {
         yield* Effect.forEach([...partitions.keys()], stopPartition, { concurrency: "unbounded", discard: true })
         yield* waitIdle.pipe(Effect.timeout(timeoutMs), Effect.ignore)
+        closed = true
         // anything still queued was never started: hand it back at once
         for (const cell of cells.values()) for (const item of cell.queue.splice(0)) item.msg.nak()
       })
