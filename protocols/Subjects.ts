@@ -7,6 +7,8 @@
  * - agent work: `<p>.<tenant>.work.<agent>`
  * - events:     `<p>.<tenant>.evt.<topicType>.<topicId>.<eventType>`
  * - dead letter:`<p>.<tenant>.dlq.<reason>`
+ * - inbound:    `<p>.<tenant>.in.<source>.<key>.<event>`        (external events, e.g. Vapi webhooks)
+ * - metrics:    `<p>._sys.metrics.<node>`                       (core NATS, not stored)
  *
  * nats-server 2.9 has no subject-transform partitioning, so the publisher puts the
  * partition (a stable hash of actor type and id) into the mailbox subject.
@@ -22,6 +24,7 @@ export interface Subjects {
     readonly work: string
     readonly events: string
     readonly deadLetters: string
+    readonly inbound: string
   }
   readonly command: (tenant: string, name: string) => string
   readonly commandsAll: string
@@ -36,6 +39,12 @@ export interface Subjects {
   readonly eventsAll: string
   readonly deadLetter: (tenant: string, reason: string) => string
   readonly deadLettersAll: string
+  /** An inbound event from an external system, keyed (e.g. by call id) for de-duplication. */
+  readonly inbound: (tenant: string, source: string, key: string, event: string) => string
+  readonly inboundAll: string
+  /** Where a runtime node reports its counters (core NATS). */
+  readonly nodeMetrics: (node: string) => string
+  readonly nodeMetricsAll: string
   readonly partitionOf: (actorType: string, actorId: string) => number
   readonly partitions: number
   /** The subject an envelope addressed to `to` is published on. */
@@ -69,7 +78,8 @@ export const make = (prefix: string, partitions: number): Subjects => {
       mailboxes: `${up}_MBOX`,
       work: `${up}_WORK`,
       events: `${up}_EVT`,
-      deadLetters: `${up}_DLQ`
+      deadLetters: `${up}_DLQ`,
+      inbound: `${up}_IN`
     },
     command: (tenant, name) => `${prefix}.${tenant}.cmd.${name}`,
     commandsAll: `${prefix}.*.cmd.>`,
@@ -86,6 +96,10 @@ export const make = (prefix: string, partitions: number): Subjects => {
     eventsAll: `${prefix}.*.evt.>`,
     deadLetter: (tenant, reason) => `${prefix}.${tenant}.dlq.${reason}`,
     deadLettersAll: `${prefix}.*.dlq.>`,
+    inbound: (tenant, source, key, event) => `${prefix}.${tenant}.in.${source}.${key}.${typeToken(event)}`,
+    inboundAll: `${prefix}.*.in.>`,
+    nodeMetrics: (node) => `${prefix}._sys.metrics.${node}`,
+    nodeMetricsAll: `${prefix}._sys.metrics.*`,
     partitionOf,
     route: (tenant, to, eventType) => {
       switch (to.kind) {
