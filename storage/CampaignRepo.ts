@@ -9,6 +9,7 @@ import { CampaignSummary } from "../protocols/Campaign.js"
 import { CampaignId, type TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as Tenancy from "./Tenancy.js"
 
 /** Where a campaign is in its life. */
 export const CampaignStatus = Schema.Literal("running", "completed", "rejected")
@@ -113,6 +114,7 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
         RETURNING id`
       return rows.length > 0
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.start"))
   )
 
@@ -125,6 +127,7 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
         RETURNING id`
       return rows.length > 0
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.complete"))
   )
 
@@ -136,6 +139,7 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
         RETURNING id`
       return rows.length > 0
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.reject"))
   )
 
@@ -144,6 +148,7 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
       const rows = yield* sql`SELECT ${columns} FROM campaigns WHERE tenant_id = ${tenant} AND id = ${id}`
       return Option.fromNullable((yield* decodeRows(rows))[0])
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.get"))
   )
 
@@ -154,6 +159,7 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
         ORDER BY started_at DESC, id ASC`
       return yield* decodeRows(rows)
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.list"))
   )
 

@@ -9,6 +9,7 @@ import { AudienceFilter, ContactSnapshot, Segment } from "../protocols/Campaign.
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as Tenancy from "./Tenancy.js"
 
 /** Position after the last contact of a window: its lead score and id. */
 export const Cursor = Schema.Struct({ score: Schema.Number, id: Schema.String })
@@ -155,6 +156,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
       )
       return rows.length
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.insertMany"))
   )
 
@@ -176,6 +178,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
       const next = contacts.length < size || last === undefined ? null : { score: last.leadScore, id: last.id }
       return { contacts, next } satisfies Window
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.window"))
   )
 
@@ -184,6 +187,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
       const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM contacts WHERE ${where(tenant, filter)}`
       return rows[0]?.n ?? 0
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.count"))
   )
 
@@ -192,6 +196,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
       const rows = yield* sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
       return Option.fromNullable((yield* decodeRows(rows))[0])
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.get"))
   )
 

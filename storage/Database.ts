@@ -1,17 +1,21 @@
 /**
  * The SQL client of the runtime, as one scoped layer per store: a Postgres server reached by
  * URL, or an embedded PGlite served on a loopback port. Either way callers get the same
- * `PgClient` (and the abstract `SqlClient`), with the schema migrated when the layer is built;
- * release closes the pool, then the socket server and PGlite.
+ * `PgClient` (and the abstract `SqlClient`), with the schema migrated when the layer is built
+ * and every connection acting as the application role (`Tenancy.appRole`, subject to
+ * row-level security); release closes the pool, then the socket server and PGlite.
  */
 import type { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
+import Pg from "pg"
 import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
 import * as Embedded from "./internal/Embedded.js"
 import * as Migrations from "./internal/Migrations.js"
+import * as Tenancy from "./Tenancy.js"
 
 /** The services a database layer provides: the concrete `PgClient` and the abstract `SqlClient`. */
 export type Database = PgClient.PgClient | SqlClient.SqlClient
@@ -62,40 +66,89 @@ const connectError = (operation: string) => (cause: unknown): StorageError => {
     : Errors.fromCause(operation)(cause)
 }
 
-const migrated = <E, R>(client: Layer.Layer<Database, E, R>): Layer.Layer<Database, E | StorageError, R> =>
-  Layer.effectDiscard(Migrations.run).pipe(Layer.provideMerge(client))
+// Migrations run as the connecting (owner) user on a connection of their own, closed once
+// they are done; application queries then use a pool whose connections act as `appRole`.
+const migrateWith = <E>(owner: Layer.Layer<Database, E>): Effect.Effect<void, E | StorageError> =>
+  Effect.asVoid(Effect.provide(Migrations.run, owner))
 
-/** A pool to the Postgres server at `url`, schema migrated; the pool is closed on release. */
-export const layerUrl = (url: string | Redacted.Redacted, options: UrlOptions = {}): Layer.Layer<Database, StorageError> =>
-  migrated(
-    PgClient.layer({
-      url: typeof url === "string" ? Redacted.make(url) : url,
-      maxConnections: options.maxConnections ?? 10,
-      applicationName: options.applicationName ?? "nexus"
-    }).pipe(Layer.mapError(connectError("Database.connect")))
+// A pg client that switches to the application role as part of connecting: the pool hands
+// it out only once that succeeded, so no query ever runs on it with the owner's rights.
+class AppRoleClient extends Pg.Client {
+  override connect(): Promise<Pg.Client>
+  override connect(callback: ((err: Error) => void) | ((err: null, c: Pg.Client) => void)): void
+  override connect(callback?: (err: any, c: Pg.Client) => void): Promise<Pg.Client> | void {
+    const connected = super.connect().then(async () => {
+      await this.query(`SET ROLE ${Tenancy.appRole}`)
+      return this as Pg.Client
+    })
+    if (callback === undefined) return connected
+    connected.then((c) => callback(null, c), (err) => callback(err, this))
+  }
+}
+
+const appPool = (config: Pg.PoolConfig, operation: string): Layer.Layer<Database, StorageError> =>
+  PgClient.layerFromPool({
+    acquire: Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const pool = new Pg.Pool({ ...config, Client: AppRoleClient as unknown as new () => Pg.ClientBase })
+          pool.on("error", () => {})
+          try {
+            const { rows } = await pool.query<{ role: string }>("SELECT current_user AS role")
+            if (rows[0]?.role !== Tenancy.appRole) throw new Error(`connections act as ${rows[0]?.role}, not ${Tenancy.appRole}`)
+          } catch (cause) {
+            await pool.end().catch(() => {})
+            throw cause
+          }
+          return pool
+        },
+        catch: (cause) => new SqlError({ cause, message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
+      }),
+      (pool) => Effect.promise(() => pool.end().catch(() => {}))
+    ),
+    applicationName: config.application_name
+  }).pipe(Layer.mapError(connectError(operation)))
+
+/**
+ * A pool to the Postgres server at `url`, schema migrated (as the URL's user, which owns the
+ * schema); the pool's connections act as the application role. Closed on release.
+ */
+export const layerUrl = (url: string | Redacted.Redacted, options: UrlOptions = {}): Layer.Layer<Database, StorageError> => {
+  const secret = typeof url === "string" ? Redacted.make(url) : url
+  const applicationName = options.applicationName ?? "nexus"
+  const owner = PgClient.layer({ url: secret, maxConnections: 1, applicationName: `${applicationName}-migrate` }).pipe(
+    Layer.mapError(connectError("Database.connect"))
   )
+  return Layer.unwrapScoped(
+    Effect.as(
+      migrateWith(owner),
+      appPool(
+        { connectionString: Redacted.value(secret), max: options.maxConnections ?? 10, application_name: applicationName },
+        "Database.connect"
+      )
+    )
+  )
+}
 
 /**
  * An embedded PGlite in `dir` (created if missing; `memory://` keeps nothing), served on
- * 127.0.0.1 at a port the OS picks, schema migrated. The pool holds one connection: PGlite
- * is a single backend and queries from several connections would interleave on it.
+ * 127.0.0.1 at a port the OS picks, schema migrated; queries act as the application role.
+ * The pool holds one connection: PGlite is a single backend and queries from several
+ * connections would interleave on it.
  */
 export const layerEmbedded = (dir: string): Layer.Layer<Database, StorageError> =>
-  migrated(
-    Layer.unwrapScoped(
-      Effect.map(Embedded.serve(dir), ({ host, port }) =>
-        PgClient.layer({
-          host,
-          port,
-          username: "postgres",
-          database: "postgres",
-          maxConnections: 1,
-          // keep the one connection: closing an idle one and reopening it gains nothing here
-          idleTimeout: "0 millis",
-          applicationName: "nexus-embedded"
-        }).pipe(Layer.mapError(connectError("Database.connect.embedded")))
+  Layer.unwrapScoped(
+    Effect.gen(function* () {
+      const { host, port } = yield* Embedded.serve(dir)
+      const server = { host, port, user: "postgres", database: "postgres" }
+      yield* migrateWith(
+        PgClient.layer({ ...server, username: server.user, maxConnections: 1, applicationName: "nexus-embedded-migrate" }).pipe(
+          Layer.mapError(connectError("Database.connect.embedded"))
+        )
       )
-    )
+      // keep the one connection (idle timeout 0 = never): closing and reopening it gains nothing here
+      return appPool({ ...server, max: 1, idleTimeoutMillis: 0, application_name: "nexus-embedded" }, "Database.connect.embedded")
+    })
   )
 
 /** The store the settings name: `layerUrl` when a URL is given, else `layerEmbedded(<dataDir>/pglite)`. */

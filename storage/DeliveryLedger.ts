@@ -10,6 +10,7 @@ import { Channel, DeliveryOutcome } from "../protocols/Campaign.js"
 import { CampaignId, ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as Tenancy from "./Tenancy.js"
 
 /** One recorded delivery. */
 export const DeliveryEntry = Schema.Struct({
@@ -145,6 +146,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
       }
       return { entry: original, duplicate: true } satisfies Recorded
     },
+    (effect, entry) => Tenancy.within(sql, entry.tenantId)(effect),
     Effect.mapError(Errors.refine("DeliveryLedger.record"))
   )
 
@@ -152,6 +154,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
     function* (tenant: TenantId, idempotencyKey: string) {
       return Option.fromNullable((yield* decodeRows(yield* select(tenant, idempotencyKey)))[0])
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("DeliveryLedger.get"))
   )
 
@@ -162,6 +165,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
         ORDER BY created_at ASC, idempotency_key ASC`
       return yield* decodeRows(rows)
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("DeliveryLedger.byCampaign"))
   )
 
@@ -171,6 +175,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
         SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = ${tenant} AND campaign_id = ${campaignId}`
       return rows[0]?.n ?? 0
     },
+    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("DeliveryLedger.countByCampaign"))
   )
 

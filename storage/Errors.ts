@@ -19,6 +19,10 @@ export type StorageErrorReason =
   | "Migration"
   /** The embedded engine (PGlite or its socket server) failed. */
   | "Embedded"
+  /** A privilege or row-level security rule refused the operation (another tenant's row, no tenant set). */
+  | "Forbidden"
+  /** The request itself is wrong (dimension mismatch, unknown node, bad option): retrying cannot help. */
+  | "Invalid"
   /** Anything else (bad SQL, unknown driver error). */
   | "Unknown"
 
@@ -65,6 +69,8 @@ export const classify = (code: string | undefined): StorageErrorReason => {
   if (code === "40001" || code === "40P01" || code === "55P03") return "Conflict"
   // 23: integrity constraint violation; 22: data exception
   if (code.startsWith("23") || code.startsWith("22")) return "Constraint"
+  // 42501 insufficient privilege, also raised for a row that violates a row-level security policy
+  if (code === "42501") return "Forbidden"
   return "Unknown"
 }
 
@@ -97,6 +103,10 @@ export const fromCause = (operation: string) => (cause: unknown): StorageError =
 /** Converts a row that failed to decode (`ParseError`). */
 export const decode = (operation: string) => (cause: unknown): StorageError =>
   make(operation, "Decode", `${operation}: row does not match its schema: ${messageOf(cause)}`, cause)
+
+/** A request that cannot succeed as given (not retryable). */
+export const invalid = (operation: string, message: string): StorageError =>
+  make(operation, "Invalid", `${operation}: ${message}`)
 
 /** Converts a failure to connect: always `Unavailable`, so retryable. */
 export const unavailable = (operation: string) => (cause: unknown): StorageError =>

@@ -16,9 +16,12 @@ import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as Database from "../../storage/Database.js"
 import * as DeliveryLedger from "../../storage/DeliveryLedger.js"
 import * as DemoData from "../../storage/DemoData.js"
+import * as Migrations from "../../storage/internal/Migrations.js"
+import * as Tenancy from "../../storage/Tenancy.js"
 import * as Postgres from "../fixtures/Postgres.js"
 
 const tenant = TenantId.make("acme")
+const migrationIds = Object.keys(Migrations.all).map((key) => Number(key.slice(0, 4)))
 
 const withRepos = <E>(database: Layer.Layer<Database.Database, E>) =>
   Layer.mergeAll(ContactRepo.layer, DeliveryLedger.layer).pipe(Layer.provideMerge(database))
@@ -67,8 +70,11 @@ describe("Database (embedded PGlite)", () => {
       // First build: selected by the environment (no DATABASE_URL → <NEXUS_DATA_DIR>/pglite)
       const firstIds = yield* Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM nexus_migrations`
-        expect(migrations.map((m) => m.migration_id)).toEqual([1])
+        // the migration table is the owner's: read it with the owner's rights
+        const migrations = yield* sql.withTransaction(
+          Effect.zipRight(sql`SET LOCAL ROLE NONE`, sql<{ migration_id: number }>`SELECT migration_id FROM nexus_migrations ORDER BY 1`)
+        )
+        expect(migrations.map((m) => m.migration_id)).toEqual(migrationIds)
         expect(yield* Database.migrate).toEqual([]) // nothing pending after the build
 
         const repo = yield* ContactRepo.ContactRepo
@@ -127,9 +133,14 @@ describe("Database (Postgres)", () => {
         const [row] = yield* sql<{ db: string }>`SELECT current_database() AS db`
         expect(row?.db).toBe(fresh.name)
         const tables = yield* sql<{ name: string }>`
-          SELECT table_name AS name FROM information_schema.tables
-          WHERE table_schema = 'public' ORDER BY table_name`
-        expect(tables.map((t) => t.name)).toEqual(["campaigns", "contacts", "deliveries", "nexus_migrations"])
+          SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`
+        expect(tables.map((t) => t.name)).toEqual(
+          expect.arrayContaining(["audit_log", "campaigns", "contacts", "deliveries", "episodes", "graph_edges", "nexus_migrations"])
+        )
+        // the application's connections act as the restricted role, which cannot see the migrations
+        const [who] = yield* sql<{ role: string }>`SELECT current_user AS role`
+        expect(who?.role).toBe(Tenancy.appRole)
+        expect((yield* sql`SELECT * FROM nexus_migrations`.pipe(Effect.flip))._tag).toBe("SqlError")
       }).pipe(Effect.provide(fromEnv({ DATABASE_URL: fresh.url, NEXUS_DATA_DIR: "/nonexistent" })))
     }).pipe(Effect.scoped))
 

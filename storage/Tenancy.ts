@@ -1,0 +1,98 @@
+/**
+ * Tenant isolation in Postgres. Every row of a tenant table is guarded by a row-level
+ * security policy (`tenant_id = current_setting('app.tenant_id')`, forced even for the table
+ * owner), and application queries run as `nexus_app`, a role that is neither superuser nor
+ * `BYPASSRLS`:
+ *
+ * - each pooled connection switches to that role as soon as it opens (see `Database`), so a
+ *   query run outside any tenant scope sees no tenant rows at all;
+ * - `withTenant(tenant)` runs an effect in one transaction that sets the role, the tenant and
+ *   the acting principal with `set_config(..., is_local => true)`: a query in it that forgets
+ *   its `WHERE tenant_id = …` still sees only that tenant, and a write of another tenant's
+ *   row is refused (SQLSTATE 42501).
+ *
+ * The principal, the agent it acts through and the trace id are kept in a `FiberRef`
+ * (`withActor`) and written into every audit-log row by the audit trigger.
+ *
+ * The boundary this draws is against mistakes in application code (a forgotten filter, a
+ * forgotten scope), not against code that issues `RESET ROLE`: a session may always return
+ * to the user it logged in as. In production, log in as a non-superuser schema owner (or a
+ * dedicated login that is a member of `nexus_app`): because the policies are forced, even
+ * that owner sees only the tenant in `app.tenant_id`. Only superusers and `BYPASSRLS` roles
+ * are exempt, which is why tests and the embedded PGlite (both logged in as superuser)
+ * prove isolation through `nexus_app`.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, FiberRef, Option } from "effect"
+import type { TenantId } from "../protocols/Ids.js"
+
+/** The role application queries act as (created by migration 0004). */
+export const appRole = "nexus_app"
+
+/** Who makes a change: recorded in the audit log for every write. */
+export interface Actor {
+  /** The principal, e.g. `user:alice`, `system:ingest`. */
+  readonly principal: string
+  /** The agent acting for the principal (`ingest`, `planner`), or null when the principal acts directly. */
+  readonly viaAgent: string | null
+  /** The trace id (W3C, 32 hex digits) of the work that made the change, when there is one. */
+  readonly traceId: string | null
+}
+
+/** The actor of changes made outside any `withActor`: `system`. */
+export const system: Actor = { principal: "system", viaAgent: null, traceId: null }
+
+/** The actor of the current fiber. */
+export const currentActor: FiberRef.FiberRef<Actor> = FiberRef.unsafeMake<Actor>(system)
+
+/** The tenant whose transaction the current fiber runs in, if any. */
+export const currentTenant: FiberRef.FiberRef<Option.Option<TenantId>> = FiberRef.unsafeMake<Option.Option<TenantId>>(
+  Option.none()
+)
+
+/** Runs `effect` with `actor` as the author of its changes. */
+export const withActor =
+  (actor: Actor) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.locally(effect, currentActor, actor)
+
+/** An actor for an agent acting for a principal, from a W3C `traceparent` (its trace id is kept). */
+export const agentActor = (principal: string, agent: string, traceparent: string | null): Actor => ({
+  principal,
+  viaAgent: agent,
+  traceId: traceparent === null ? null : (traceparent.split("-")[1] ?? null)
+})
+
+/**
+ * Runs `effect` on `sql` in one transaction scoped to `tenant`: as the application role, with
+ * the tenant and actor set for row-level security and the audit trigger. Inside a scope of
+ * the same tenant it joins that transaction; inside another tenant's scope it dies (a bug).
+ */
+export const within =
+  (sql: SqlClient.SqlClient, tenant: TenantId) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+    Effect.gen(function* () {
+      const open = yield* FiberRef.get(currentTenant)
+      if (Option.isSome(open)) {
+        if (open.value === tenant) return yield* effect
+        return yield* Effect.dieMessage(`tenant scope ${tenant} opened inside the scope of tenant ${open.value}`)
+      }
+      const actor = yield* FiberRef.get(currentActor)
+      return yield* sql.withTransaction(
+        Effect.zipRight(
+          sql`SELECT set_config('role', ${appRole}, true),
+                     set_config('app.tenant_id', ${tenant}, true),
+                     set_config('app.actor', ${actor.principal}, true),
+                     set_config('app.via_agent', ${actor.viaAgent ?? ""}, true),
+                     set_config('app.trace_id', ${actor.traceId ?? ""}, true)`,
+          Effect.locally(effect, currentTenant, Option.some(tenant))
+        )
+      )
+    })
+
+/** `within` on the `SqlClient` of the context. */
+export const withTenant =
+  (tenant: TenantId) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => within(sql, tenant)(effect))

@@ -1,0 +1,69 @@
+/**
+ * Context assembly over ingested knowledge (Postgres, embedded graph and vectors): the
+ * context of a contact carries its profile, open objections, recent episodes, relationships,
+ * similar contacts and conversations of others, and never exceeds its token budget.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { ContactId, TenantId } from "../../protocols/Ids.js"
+import { ContactContext, estimateTokens, fit } from "../../storage/ContactContext.js"
+import { Ingestion } from "../../storage/Ingestion.js"
+import * as Knowledge from "../fixtures/Knowledge.js"
+import * as Postgres from "../fixtures/Postgres.js"
+
+const tenant = TenantId.make("context")
+const now = Date.parse("2026-11-20T12:00:00Z")
+const { ids } = Knowledge
+
+layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("ContactContext (Postgres)", (it) => {
+  it.effect("assembles every layer for a contact within a generous budget", () =>
+    Effect.gen(function* () {
+      const ingestion = yield* Ingestion
+      for (const e of Knowledge.sampleEvents(now)) yield* ingestion.ingest(tenant, e)
+      const context = yield* ContactContext
+      const ctx = Option.getOrThrow(yield* context.assemble(tenant, ids.ava, { tokenBudget: 2000, query: "Nexus Voice pricing", asOf: new Date(now) }))
+      expect(ctx.sections.profile[0]).toContain("Ava Smith, CTO at Acme Software")
+      expect(ctx.sections.objections).toEqual([expect.stringMatching(/^price: raised 1×/)])
+      expect(ctx.sections.episodes[0]).toContain("Pricing for Nexus Voice") // the relevant one first
+      expect(ctx.sections.episodes.length).toBe(2)
+      expect(ctx.sections.graph).toEqual(expect.arrayContaining([expect.stringContaining("WORKS_AT → Acme (company)")]))
+      expect(ctx.sections.similarContacts[0]).toMatch(/^Ava Smith, CTO at Acme Software \(1\.00\)$/)
+      expect(ctx.sections.similarConversations.some((l) => l.includes("Discussed Nexus Voice rollout"))).toBe(true)
+      expect(ctx.omitted).toBe(0)
+      expect(ctx.tokens).toBeLessThanOrEqual(2000)
+      expect(ctx.text).toContain("Open objections:\nprice")
+      expect(yield* context.assemble(tenant, ContactId.make("nobody"))).toEqual(Option.none())
+    }))
+
+  it.effect("a tight budget keeps the profile and the most important lines, and never overflows", () =>
+    Effect.gen(function* () {
+      const context = yield* ContactContext
+      for (const budget of [0, 20, 60, 120, 250]) {
+        const ctx = Option.getOrThrow(yield* context.assemble(tenant, ids.ava, { tokenBudget: budget, asOf: new Date(now) }))
+        expect(ctx.tokens, `budget ${budget}`).toBeLessThanOrEqual(budget)
+        expect(estimateTokens(ctx.text)).toBe(ctx.tokens)
+        if (budget >= 60) expect(ctx.sections.profile.length).toBe(1)
+        if (budget <= 120) expect(ctx.omitted).toBeGreaterThan(0)
+      }
+    }))
+
+  it("fit gives each section its share first, then leftovers in priority order", () => {
+    const line = (n: number) => "x".repeat(n * 4 - 4) // n tokens with its newline
+    const fitted = fit(100, line(10), [
+      ["objections", [line(5), line(5), line(5)]],
+      ["episodes", [line(30), line(30)]],
+      ["graph", []],
+      ["similarContacts", [line(4)]],
+      ["similarConversations", [line(10)]]
+    ])
+    expect(estimateTokens(fitted.text)).toBeLessThanOrEqual(100)
+    // first pass: only the conversations' 10-token line fits its 20% share (with its title)
+    // second pass, in priority order: all objections, one episode whole and the next one cut
+    expect(fitted.sections.objections.length).toBe(3)
+    expect(fitted.sections.episodes.length).toBe(2)
+    expect(fitted.sections.episodes[1]!.endsWith("…")).toBe(true)
+    expect(fitted.sections.similarConversations.length).toBe(1)
+    expect(fitted.sections.similarContacts).toEqual([])
+    expect(fitted.omitted).toBe(1)
+  })
+})
