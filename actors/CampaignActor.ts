@@ -3,12 +3,15 @@
  * for a plan, streams the planned audience to contact actors in bounded windows (never
  * more than `WINDOW` contacts in flight, so memory stays flat whatever the audience size),
  * counts terminal outcomes, emits progress events and writes the summary when done.
+ * High-risk plans wait for approval; pause, resume, cancel and edit steer it while live,
+ * and the analyzer's rate watch adjusts it (see `CampaignControl`).
  */
 import { Effect, Schema } from "effect"
-import { Address, Campaign, Message } from "../protocols/index.js"
+import { Address, Campaign, Control, Dispatch, Message } from "../protocols/index.js"
 import { Actor } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor } from "../storage/ContactRepo.js"
+import * as CampaignControl from "./CampaignControl.js"
 
 /** Contacts in flight per campaign at most. */
 export const WINDOW = 512
@@ -19,7 +22,7 @@ const Counts = Campaign.CampaignCounts
 
 /** Persisted state of a campaign actor. */
 export const State = Schema.Struct({
-  status: Schema.Literal("new", "planning", "running", "completed", "rejected"),
+  status: Schema.Literal("new", "planning", "awaiting-approval", "running", "paused", "completed", "rejected"),
   spec: Schema.NullOr(Campaign.StartCampaign.payload),
   plan: Schema.NullOr(Campaign.Plan),
   limit: Schema.Int,
@@ -29,7 +32,21 @@ export const State = Schema.Struct({
   skippedReasons: Schema.Record({ key: Schema.String, value: Schema.Int }),
   perChannel: Schema.Record({ key: Schema.String, value: Schema.Struct({ attempted: Schema.Int, reached: Schema.Int }) }),
   startedAt: Schema.Number,
-  completedAt: Schema.NullOr(Schema.Number)
+  completedAt: Schema.NullOr(Schema.Number),
+  // steering (fields added later decode with defaults)
+  /** Where `resume` returns to. */
+  resumeTo: Schema.optionalWith(Schema.NullOr(Schema.Literal("running", "awaiting-approval")), { default: () => null }),
+  /** Approvals the plan still waits for. */
+  approvals: Schema.optionalWith(Schema.Array(Campaign.ApprovalNeed), { default: () => [] }),
+  /** Adjustments escalated for approval, by approval id. */
+  escalations: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Dispatch.Adjustment }), { default: () => ({}) }),
+  /** Contacts in flight at most (lowered by a slow-down). */
+  window: Schema.optionalWith(Schema.Int, { default: () => WINDOW }),
+  /** Outcome counters of the rate watch, and the completed count at the last review. */
+  stats: Schema.optionalWith(Dispatch.OutcomeStats, { default: () => CampaignControl.emptyStats }),
+  reviewedAt: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  /** Set when cancelled: nothing new is engaged, and why. */
+  cancelled: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type State = typeof State.Type
 
@@ -53,16 +70,17 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
   Effect.gen(function* () {
     if (state.status !== "running" || state.plan === null || state.spec === null) return state
     let s = state
-    if (!s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= REFILL_AT) {
+    if (s.cancelled === null && !s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= Math.floor(s.window / 2)) {
       const repo = yield* ContactRepo
-      const want = Math.min(WINDOW - s.counts.inProgress, s.limit - s.counts.dispatched)
+      const want = Math.min(s.window - s.counts.inProgress, s.limit - s.counts.dispatched)
       const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, want)
       for (const contact of window.contacts) {
         ctx.send(Address.actor("contact", contact.id), Campaign.EngageContact, {
           campaignId: s.spec!.campaignId,
           contact,
           channels: s.plan!.channelSequence,
-          brief: s.plan!.brief
+          brief: s.plan!.brief,
+          ...(s.plan!.sequence ? { sequence: s.plan!.sequence } : {})
         })
       }
       const n = window.contacts.length
@@ -74,7 +92,7 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
         counts: { ...s.counts, dispatched, targeted: dispatched, inProgress: s.counts.inProgress + n }
       }
     }
-    if ((s.exhausted || s.counts.dispatched >= s.limit) && s.counts.inProgress === 0) return yield* complete(s, ctx)
+    if ((s.exhausted || s.counts.dispatched >= s.limit || s.cancelled !== null) && s.counts.inProgress === 0) return yield* complete(s, ctx)
     return s
   })
 
@@ -97,10 +115,18 @@ const complete = (s: State, ctx: Actor.ActorContext) =>
     return { ...s, status: "completed" as const, completedAt }
   })
 
+const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo> = { dispatch, complete }
+
 /** The campaign actor definition. */
 export const CampaignActor = Actor.make({
   type: "campaign",
-  accepts: [Campaign.StartCampaign, Campaign.PlanReady, Campaign.ContactCompleted],
+  accepts: [
+    Campaign.StartCampaign,
+    Campaign.PlanReady,
+    Campaign.ContactCompleted,
+    ...Control.commands,
+    Dispatch.AdjustmentProposed
+  ],
   state: State,
   initial: (): State => ({
     status: "new",
@@ -113,7 +139,14 @@ export const CampaignActor = Actor.make({
     skippedReasons: {},
     perChannel: {},
     startedAt: 0,
-    completedAt: null
+    completedAt: null,
+    resumeTo: null,
+    approvals: [],
+    escalations: {},
+    window: WINDOW,
+    stats: CampaignControl.emptyStats,
+    reviewedAt: 0,
+    cancelled: null
   }),
   handle: Effect.fn("CampaignActor.handle")(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
     if (Message.is(Campaign.StartCampaign)(m)) {
@@ -126,7 +159,8 @@ export const CampaignActor = Actor.make({
         campaignId: spec.campaignId,
         name: spec.name,
         goal: spec.goal,
-        targetCount: spec.targetCount
+        targetCount: spec.targetCount,
+        budget: spec.budget
       })
       ctx.send(Address.agent("planner"), Campaign.PlanRequested, {
         campaignId: spec.campaignId,
@@ -142,10 +176,10 @@ export const CampaignActor = Actor.make({
       const plan = m.payload.plan
       ctx.send(topicOf(state.spec.campaignId), Campaign.CampaignPlanned, { campaignId: state.spec.campaignId, plan })
       const limit = Math.min(plan.limit, state.spec.targetCount, state.spec.budget.maxActions)
-      return yield* dispatch({ ...state, status: "running" as const, plan, limit }, ctx)
+      return yield* CampaignControl.onPlan({ ...state, plan, limit }, ctx, flow)
     }
     if (Message.is(Campaign.ContactCompleted)(m)) {
-      if (state.status !== "running" || state.counts.inProgress === 0) return state
+      if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return state
       const r = m.payload
       const c = state.counts
       const counts: Campaign.CampaignCounts = {
@@ -171,13 +205,22 @@ export const CampaignActor = Actor.make({
                 reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
               }
             }
-      const next = yield* dispatch({ ...state, counts, skippedReasons, perChannel }, ctx)
+      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel }, r)
+      const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
       const every = Math.max(1, Math.floor(state.limit / 50))
       if (next.status === "running" && counts.completed % every === 0) {
         ctx.send(topicOf(state.spec!.campaignId), Campaign.CampaignProgress, { campaignId: state.spec!.campaignId, counts: next.counts })
       }
       return next
     }
+    if (state.spec === null) return state
+    if (Message.is(Control.PauseCampaign)(m)) return CampaignControl.pause(state, ctx, m.payload.reason, m.payload.by)
+    if (Message.is(Control.ResumeCampaign)(m)) return yield* CampaignControl.resume(state, ctx, m.payload.by, flow)
+    if (Message.is(Control.CancelCampaign)(m)) return yield* CampaignControl.cancel(state, ctx, m.payload.reason, m.payload.by, flow)
+    if (Message.is(Control.EditCampaign)(m)) return yield* CampaignControl.edit(state, ctx, m.payload, flow)
+    if (Message.is(Control.ApproveAction)(m)) return yield* CampaignControl.approve(state, ctx, m.payload.approvalId, m.payload.by, flow)
+    if (Message.is(Control.RejectAction)(m)) return yield* CampaignControl.reject(state, ctx, m.payload, flow)
+    if (Message.is(Dispatch.AdjustmentProposed)(m)) return CampaignControl.onAdjustments(state, ctx, m.payload)
     return state
   })
 })

@@ -1,7 +1,12 @@
 /**
  * Delivery channels (voice, email, SMS) behind one service. Every delivery carries an
  * idempotency key; it is recorded before anything is sent, so a re-run after a crash
- * returns the recorded outcome instead of calling, mailing or texting twice.
+ * returns the recorded outcome instead of calling, mailing or texting twice. A delivery
+ * is delivered now, pending (a call whose outcome comes by webhook), or deferred (a
+ * throttle or capacity limit said not now).
+ *
+ * `channels/LiveChannels.ts` is the layer over the real providers (Vapi, SMTP, Twilio-shaped
+ * SMS) with the attempt ledger, throttles and reconciliation.
  *
  * `layerSandbox` is the default for tests and the demo: it sends nothing and records each
  * delivery in the sandbox ledger (Postgres), with a deterministic outcome derived from the
@@ -12,6 +17,7 @@ import type { Campaign, Ids } from "../protocols/index.js"
 import { hash32 } from "../protocols/Subjects.js"
 import { DeliveryLedger } from "../storage/DeliveryLedger.js"
 import type { StorageError } from "../storage/Errors.js"
+import type { ChannelError } from "./channels/ChannelError.js"
 
 /** One delivery to make. */
 export interface DeliveryRequest {
@@ -28,23 +34,32 @@ export interface DeliveryRequest {
 }
 
 /** What a delivery produced. */
-export interface DeliveryResult {
-  readonly outcome: Campaign.DeliveryOutcome
-  readonly detail: string
-  readonly durationSec: number
-  readonly transcript: string | null
-  /** True when this key was delivered before: nothing was sent this time. */
-  readonly duplicate: boolean
-}
+export type DeliveryResult =
+  /** The channel knows the outcome now (email accepted, SMS queued, sandbox call). */
+  | {
+      readonly _tag: "Delivered"
+      readonly outcome: Campaign.DeliveryOutcome
+      readonly detail: string
+      readonly durationSec: number
+      readonly transcript: string | null
+      /** True when this key was delivered before: nothing was sent this time. */
+      readonly duplicate: boolean
+    }
+  /** Handed to the provider; the outcome arrives later (Vapi: the end-of-call report). */
+  | { readonly _tag: "Pending"; readonly providerRef: string; readonly detail: string; readonly duplicate: boolean }
+  /** Held back by a throttle or a capacity limit: nothing sent; try again at `retryAt`. */
+  | { readonly _tag: "Deferred"; readonly reason: string; readonly retryAt: number }
 
 /** The channel service. */
 export class Channels extends Context.Tag("nexus/Channels")<
   Channels,
-  { readonly deliver: (request: DeliveryRequest) => Effect.Effect<DeliveryResult, StorageError> }
+  { readonly deliver: (request: DeliveryRequest) => Effect.Effect<DeliveryResult, StorageError | ChannelError> }
 >() {}
 
 /** The sandbox's outcome for a request: deterministic in contact and channel. */
-export const sandboxOutcome = (r: DeliveryRequest): Omit<DeliveryResult, "duplicate"> => {
+export const sandboxOutcome = (
+  r: DeliveryRequest
+): { outcome: Campaign.DeliveryOutcome; detail: string; durationSec: number; transcript: string | null } => {
   const roll = hash32(`${r.contactId}/${r.channel}`) % 100
   switch (r.channel) {
     case "voice": {
@@ -94,12 +109,13 @@ export const layerSandbox: Layer.Layer<Channels, never, DeliveryLedger> = Layer.
           transcript: result.transcript
         })
         return {
+          _tag: "Delivered",
           outcome: entry.outcome,
           detail: entry.detail,
           durationSec: entry.durationSec,
           transcript: entry.transcript,
           duplicate
-        }
+        } satisfies DeliveryResult
       })
     }
   })

@@ -5,22 +5,12 @@
  * never random, so a re-run after a crash decides exactly the same thing.
  */
 import type { Campaign } from "../protocols/index.js"
+import type { Action, Decision } from "./planner/Actions.js"
 
 /** The model name recorded on every output. */
 export const MODEL_NAME = "offline-v1"
 
 type Filter = Campaign.AudienceFilter
-
-/** A planner decision: call an action, or finish with a plan. */
-export type PlanStep =
-  | { readonly _tag: "Act"; readonly thought: string; readonly action: "query_contacts"; readonly filter: Filter }
-  | { readonly _tag: "Finish"; readonly thought: string; readonly filter: Filter; readonly channels: ReadonlyArray<Campaign.Channel> }
-
-/** One observation the planner made. */
-export interface Observation {
-  readonly filter: Filter
-  readonly matching: number
-}
 
 const words = (s: string) => s.toLowerCase()
 
@@ -32,48 +22,132 @@ export const inferFilter = (goal: string, requested: Filter): Filter => {
   return { ...requested, ...(segments ? { segments } : {}), ...(minLeadScore !== undefined ? { minLeadScore } : {}) }
 }
 
-/** Orders channels as the goal asks ("call" puts voice first, "email" email first…). */
+/** Orders channels as the goal mentions them ("call, then email" puts voice first); unmentioned ones keep their order after. */
 export const orderChannels = (goal: string, channels: ReadonlyArray<Campaign.Channel>): Array<Campaign.Channel> => {
   const g = words(goal)
-  const rank = (c: Campaign.Channel) =>
-    (c === "voice" && /\bcall/.test(g)) || (c === "email" && g.includes("email")) || (c === "sms" && /\b(sms|text)/.test(g)) ? 0 : 1
+  const mention: Readonly<Record<Campaign.Channel, RegExp>> = { voice: /\bcall/, email: /\be-?mail/, sms: /\b(sms|text)/ }
+  const rank = (c: Campaign.Channel) => {
+    const m = mention[c].exec(g)
+    return m === null ? Number.MAX_SAFE_INTEGER : m.index
+  }
   return [...channels].sort((a, b) => rank(a) - rank(b))
 }
 
-/** Next ReAct step, from the goal and what was observed so far. Bounded to 3 queries. */
-export const nextPlanStep = (
-  goal: string,
-  requested: Filter,
-  channels: ReadonlyArray<Campaign.Channel>,
-  target: number,
-  observations: ReadonlyArray<Observation>
-): PlanStep => {
-  const inferred = inferFilter(goal, requested)
-  if (observations.length === 0) {
+/** One step the planner took, as the offline policy reads it. */
+export interface SeenStep {
+  readonly action: string
+  readonly status: string
+  readonly data: unknown
+}
+
+/** What the planner's model sees at each step. */
+export interface PlannerInput {
+  readonly goal: string
+  readonly audience: Filter
+  readonly channels: ReadonlyArray<Campaign.Channel>
+  readonly targetCount: number
+  readonly maxSteps: number
+  readonly steps: ReadonlyArray<SeenStep>
+}
+
+const research: ReadonlyArray<readonly [RegExp, (i: PlannerInput, filter: Filter, top: string) => Action]> = [
+  [/similar|lookalike|look-alike|like our best/, (i) => ({ _tag: "semantic_search", query: i.goal, limit: 10 })],
+  [/churn|renewal|retain|retention/, (_, filter) => ({ _tag: "churn_risk", filter })],
+  [/deal|pipeline|opportunit/, () => ({ _tag: "query_deals", stage: null, limit: 10 })],
+  [/account|compan/, (_, filter) => ({ _tag: "query_companies", filter, limit: 10 })],
+  [/re-?engage|history|past|dormant/, (_, __, top) => ({ _tag: "activity_history", contactId: top, limit: 10 })],
+  [/analytics|last campaign|previous campaign|benchmark/, () => ({ _tag: "campaign_analytics", campaignId: null })],
+  [/priorit|score/, (_, __, top) => ({ _tag: "lead_score", contactId: top })],
+  [/decision maker|colleague|org chart|stakeholder/, (_, __, top) => ({ _tag: "traverse_graph", from: top, relation: "any", depth: 2 })],
+  [/close|closing|likel/, (_, __, top) => ({ _tag: "close_probability", contactId: top })]
+]
+
+const units: Readonly<Record<string, number>> = { second: 1 / 3600, minute: 1 / 60, hour: 1, day: 24, week: 168 }
+
+/** The gap between touches the goal asks for ("after 3 days"), default 48 hours. */
+export const gapHoursOf = (goal: string): number => {
+  const m = /(?:after|every|wait)\s+(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week)s?/.exec(goal.toLowerCase())
+  return m ? Number(m[1]) * units[m[2]!]! : 48
+}
+
+const outreach: Readonly<Record<Campaign.Channel, "voice_call" | "send_email" | "send_sms">> = {
+  voice: "voice_call",
+  email: "send_email",
+  sms: "send_sms"
+}
+
+/**
+ * The offline planner: a deterministic ReAct policy over the action set. It counts the
+ * audience the goal implies (relaxing an inferred lead-score floor when too few match),
+ * researches what the goal mentions, proposes one outreach action per channel in the order
+ * the goal asks, asks for confirmation of what the goal wants paused or escalated, and
+ * finishes within `maxSteps`.
+ */
+export const planDecision = (i: PlannerInput): Decision => {
+  const g = words(i.goal)
+  const inferred = inferFilter(i.goal, i.audience)
+  const queries = i.steps.filter((s) => s.action === "query_contacts" && s.status === "observed")
+  if (queries.length === 0) {
+    return { thought: `The goal "${i.goal}" implies ${JSON.stringify(inferred)}; count who matches.`, next: { _tag: "query_contacts", filter: inferred } }
+  }
+  const last = queries[queries.length - 1]!.data as { matching: number; filter: Filter; top: ReadonlyArray<string> }
+  const left = i.maxSteps - i.steps.length
+  const ordered = orderChannels(i.goal, i.channels)
+  const touches = /follow[- ]?up|sequence|nurture|cadence|multi-touch/.test(g) ? ordered.length : 1
+  const finish = (thought: string): Decision => {
+    const proposed = new Set(i.steps.filter((s) => s.status === "proposed" || s.status === "needs-confirmation").map((s) => s.action))
+    const channels = ordered.filter((c) => proposed.has(outreach[c]))
+    const b = brief(i.goal)
     return {
-      _tag: "Act",
-      thought: `The goal "${goal}" implies ${JSON.stringify(inferred)}; count who matches.`,
-      action: "query_contacts",
-      filter: inferred
+      thought,
+      next: {
+        _tag: "finish",
+        filter: last.filter,
+        channels: (channels.length > 0 ? channels : ordered) as [Campaign.Channel, ...Array<Campaign.Channel>],
+        maxTouches: Math.max(1, Math.min(touches, channels.length || ordered.length)),
+        gapHours: gapHoursOf(i.goal),
+        tone: b.tone,
+        valueProposition: b.valueProposition,
+        callToAction: b.callToAction
+      }
     }
   }
-  const last = observations[observations.length - 1]!
-  if (last.matching < target && last.filter.minLeadScore !== undefined && requested.minLeadScore === undefined && observations.length < 3) {
+  if (left <= 1) return finish(`Step budget reached; plan for the ${Math.min(i.targetCount, last.matching)} best matching contacts.`)
+  if (last.matching < i.targetCount && last.filter.minLeadScore !== undefined && i.audience.minLeadScore === undefined && queries.length < 3) {
     const relaxed: Filter = { ...last.filter, minLeadScore: Math.max(0, last.filter.minLeadScore - 20) }
     return {
-      _tag: "Act",
-      thought: `Only ${last.matching} of ${target} wanted match; relax the inferred lead-score floor to ${relaxed.minLeadScore}.`,
-      action: "query_contacts",
-      filter: relaxed
+      thought: `Only ${last.matching} of ${i.targetCount} wanted match; relax the inferred lead-score floor to ${relaxed.minLeadScore}.`,
+      next: { _tag: "query_contacts", filter: relaxed }
     }
   }
-  const ordered = orderChannels(goal, channels)
-  return {
-    _tag: "Finish",
-    thought: `${last.matching} contacts match; target the best ${Math.min(target, last.matching)} by lead score, channels ${ordered.join(" → ")}.`,
-    filter: last.filter,
-    channels: ordered
+  const done = new Set(i.steps.map((s) => s.action))
+  const top = last.top[0] ?? "none"
+  const pending = ordered.filter((c) => !done.has(outreach[c]))
+  // room for every outreach proposal and the finish stays reserved
+  if (left > pending.length + 2) {
+    for (const [pattern, make] of research) {
+      const action = make(i, last.filter, top)
+      if (pattern.test(g) && !done.has(action._tag)) return { thought: `The goal mentions it: ${action._tag} before committing.`, next: action }
+    }
+    if (/whatsapp/.test(g) && !done.has("send_whatsapp")) {
+      return { thought: "The goal asks for WhatsApp; check whether it can be used.", next: { _tag: "send_whatsapp", filter: last.filter, brief: i.goal, count: last.matching } }
+    }
+    if (/escalat|manager|sign-?off/.test(g) && !done.has("escalate")) {
+      return { thought: "The goal asks for a person's sign-off.", next: { _tag: "escalate", reason: `goal: ${i.goal}`, to: "sales-manager" } }
+    }
+    if (/\bpause\b|hold off|stop other/.test(g) && !done.has("pause_campaign")) {
+      return { thought: "The goal asks to pause running outreach first.", next: { _tag: "pause_campaign", reason: `goal: ${i.goal}` } }
+    }
   }
+  const channel = pending[0]
+  if (channel !== undefined && left > 1) {
+    const count = Math.min(i.targetCount, last.matching)
+    return {
+      thought: `Reach them by ${channel} (${ordered.indexOf(channel) + 1} of ${ordered.length} in the order the goal asks).`,
+      next: { _tag: outreach[channel], filter: last.filter, brief: i.goal, count }
+    }
+  }
+  return finish(`${last.matching} contacts match; target the best ${Math.min(i.targetCount, last.matching)} by lead score, channels ${ordered.join(" → ")}.`)
 }
 
 /** A brief for the content agent. */
@@ -110,6 +184,13 @@ export const draft = (contact: Campaign.ContactSnapshot, channel: Campaign.Chann
 }
 
 const SIGNALS = ["pricing", "demo", "timeline", "budget", "integration"] as const
+const OBJECTIONS: ReadonlyArray<readonly [string, RegExp]> = [
+  ["price", /too expensive|price is|costly|no budget/],
+  ["timing", /timeline is unclear|not now|next quarter|later/],
+  ["incumbent", /already use|existing vendor|under contract/],
+  ["authority", /not my decision|talk to my|not the right person/],
+  ["no-interest", /not interested/]
+]
 
 /** Reads sentiment, buying signals and the next step from an outcome. */
 export const analyse = (input: {
@@ -120,6 +201,7 @@ export const analyse = (input: {
   const t = (input.transcript ?? "").toLowerCase()
   const buyingSignals = SIGNALS.filter((s) => t.includes(s))
   const negative = /not interested|remove me|stop calling/.test(t)
+  const objections = OBJECTIONS.filter(([, re]) => re.test(t)).map(([name]) => name)
   const sentiment = negative ? ("negative" as const) : buyingSignals.length > 0 ? ("positive" as const) : ("neutral" as const)
   const leadStatus = negative
     ? ("unqualified" as const)
@@ -138,5 +220,5 @@ export const analyse = (input: {
           : input.outcome === "no-answer" || input.outcome === "voicemail"
             ? "retry on another channel in 3 days"
             : "add to nurture sequence"
-  return { sentiment, buyingSignals, nextBestAction, leadStatus, model: MODEL_NAME }
+  return { sentiment, buyingSignals: [...buyingSignals] as Array<string>, objections, nextBestAction, leadStatus, model: MODEL_NAME }
 }

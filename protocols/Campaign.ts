@@ -3,6 +3,7 @@
  * replies, and the progress events the gateway streams to dashboards.
  */
 import { Schema } from "effect"
+import { Cost } from "./Cost.js"
 import { CampaignId, ContactId } from "./Ids.js"
 import * as Message from "./Message.js"
 
@@ -66,6 +67,22 @@ export const ReasoningStep = Schema.Struct({
 })
 export type ReasoningStep = typeof ReasoningStep.Type
 
+/** How many touches a contact gets (one per channel of the sequence) and the gap between them. */
+export const Sequence = Schema.Struct({
+  maxTouches: Schema.Int.pipe(Schema.between(1, 5)),
+  gapMs: Schema.Number.pipe(Schema.nonNegative())
+})
+export type Sequence = typeof Sequence.Type
+
+/** An action of a plan that waits for a person's confirmation before it runs. */
+export const ApprovalNeed = Schema.Struct({
+  approvalId: Schema.String,
+  action: Schema.String,
+  reason: Schema.String,
+  details: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+export type ApprovalNeed = typeof ApprovalNeed.Type
+
 /** The planner's output. */
 export const Plan = Schema.Struct({
   audience: AudienceFilter,
@@ -73,7 +90,13 @@ export const Plan = Schema.Struct({
   channelSequence: Schema.NonEmptyArray(Channel),
   brief: Brief,
   reasoning: Schema.Array(ReasoningStep),
-  model: Schema.String
+  model: Schema.String,
+  /** How many contacts matched the audience when the plan was made. */
+  matching: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  /** Touches per contact (default: one). */
+  sequence: Schema.optional(Sequence),
+  /** Actions that wait for approval (high-risk volume, destructive actions). */
+  approvals: Schema.optional(Schema.Array(ApprovalNeed))
 })
 export type Plan = typeof Plan.Type
 
@@ -149,8 +172,8 @@ export const PlanRequested = Message.define(
 /** Planner → campaign: the plan. */
 export const PlanReady = Message.define(
   "campaign.plan-ready",
-  Schema.Struct({ campaignId: CampaignId, plan: Plan }),
-  { description: "The planner's plan for a campaign." }
+  Schema.Struct({ campaignId: CampaignId, plan: Plan, cost: Schema.optional(Cost) }),
+  { description: "The planner's plan for a campaign, with what its model calls cost." }
 )
 
 /** Campaign → contact: work this contact. */
@@ -160,7 +183,9 @@ export const EngageContact = Message.define(
     campaignId: CampaignId,
     contact: ContactSnapshot,
     channels: Schema.NonEmptyArray(Channel),
-    brief: Brief
+    brief: Brief,
+    /** Touches and their spacing (default: one touch). */
+    sequence: Schema.optional(Sequence)
   }),
   { description: "Ask a contact actor to work its contact for a campaign." }
 )
@@ -186,7 +211,12 @@ export const Drafted = Message.define(
     channel: Channel,
     subject: Schema.NullOr(Schema.String),
     body: Schema.String,
-    model: Schema.String
+    model: Schema.String,
+    /** What the output filter did: passed, rewrote or blocked the draft, and why. */
+    filter: Schema.optional(
+      Schema.Struct({ verdict: Schema.Literal("pass", "rewritten", "blocked"), reasons: Schema.Array(Schema.String) })
+    ),
+    cost: Schema.optional(Cost)
   }),
   { description: "A drafted message for one contact and channel." }
 )
@@ -247,7 +277,9 @@ export const Analysed = Message.define(
     buyingSignals: Schema.Array(Schema.String),
     nextBestAction: Schema.String,
     leadStatus: Schema.Literal("qualified", "nurture", "converted", "unqualified"),
-    model: Schema.String
+    model: Schema.String,
+    objections: Schema.optional(Schema.Array(Schema.String)),
+    cost: Schema.optional(Cost)
   }),
   { description: "The analyzer's reading of an outcome." }
 )
@@ -260,7 +292,11 @@ export const ContactCompleted = Message.define(
     contactId: ContactId,
     status: ContactStatus,
     reason: Schema.NullOr(Schema.String),
-    channel: Schema.NullOr(Channel)
+    channel: Schema.NullOr(Channel),
+    /** The last delivery's raw outcome, for the campaign's rate watch. */
+    outcome: Schema.optional(Schema.NullOr(DeliveryOutcome)),
+    /** Touches made. */
+    touches: Schema.optional(Schema.Int)
   }),
   { description: "A contact reached a terminal state in a campaign." }
 )
@@ -271,7 +307,14 @@ export const ContactCompleted = Message.define(
 /** Event: the campaign was accepted. */
 export const CampaignStarted = Message.define(
   "event.campaign-started",
-  Schema.Struct({ campaignId: CampaignId, name: Schema.String, goal: Schema.String, targetCount: Schema.Int }),
+  Schema.Struct({
+    campaignId: CampaignId,
+    name: Schema.String,
+    goal: Schema.String,
+    targetCount: Schema.Int,
+    /** The campaign's limits (absent in events of older writers). */
+    budget: Schema.optional(Budget)
+  }),
   { description: "A campaign was accepted and is being planned." }
 )
 

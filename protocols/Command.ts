@@ -24,7 +24,12 @@ export const make = <A, I>(
   tenant: TenantId,
   def: MessageType<A, I>,
   payload: A,
-  options: { readonly id?: string; readonly from?: string } = {}
+  options: {
+    readonly id?: string
+    readonly from?: string
+    /** W3C traceparent of the caller's span (default: a new trace). */
+    readonly traceparent?: string
+  } = {}
 ): EncodedCommand => {
   const id = options.id ?? randomBytes(16).toString("base64url")
   const envelope: Omit<Envelope, "payload" | "type" | "v"> = {
@@ -35,7 +40,9 @@ export const make = <A, I>(
     correlationId: id,
     causationId: null,
     ts: Date.now(),
-    trace: { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` }
+    trace: {
+      traceparent: options.traceparent ?? `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`
+    }
   }
   return { subject: subjects.command(tenant, def.type), id, data: registry.encode(envelope, def, payload) }
 }

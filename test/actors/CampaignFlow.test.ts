@@ -17,8 +17,10 @@ import * as DemoData from "../../storage/DemoData.js"
 import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Crm from "../fixtures/Crm.js"
 import { WsClient } from "../fixtures/WsClient.js"
+import { authSettings, token } from "../gateway/Tokens.js"
 
-const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0 })).pipe(Layer.provideMerge(Crm.layer()))
+const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0, ...authSettings })).pipe(Layer.provideMerge(Crm.layer()))
+const viewer = await token("acme", "viewer")
 
 layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over NATS", (it) => {
   it.scoped("a campaign started on NATS completes and streams every event in order over WebSocket", () =>
@@ -30,7 +32,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const gw = yield* Gateway.Gateway
       const campaignId = Ids.CampaignId.make("cmp-e2e-1")
 
-      const live = yield* Effect.promise(() => WsClient.connect(`${gw.url}?tenant=${tenant}`))
+      const live = yield* Effect.promise(() => WsClient.connect(`${gw.url}?token=${viewer}`))
       live.send({ op: "subscribe", campaignId })
       yield* Effect.promise(() => live.until("subscribed", (c) => c.frames.some((f) => f.op === "subscribed")))
 
@@ -74,7 +76,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
 
       // a second client resuming from a middle sequence sees exactly the rest
       const mid = Math.floor(events.length / 2)
-      const resumed = yield* Effect.promise(() => WsClient.connect(`${gw.url}?tenant=${tenant}`))
+      const resumed = yield* Effect.promise(() => WsClient.connect(`${gw.url}?token=${viewer}`))
       resumed.send({ op: "subscribe", campaignId, fromSeq: events[mid]!.seq })
       yield* Effect.promise(() => resumed.until("resumed client completed", isDone))
       expect(resumed.events(campaignId).map((e) => e.id)).toEqual(events.slice(mid).map((e) => e.id))

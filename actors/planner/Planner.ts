@@ -1,0 +1,153 @@
+/**
+ * The planner's ReAct loop, one step per call of `step`: the model (routed as a planning
+ * task) sees the goal, the campaign's bounds, the action set and the steps so far, and
+ * answers a typed `Decision`; the action runs (or is proposed, or waits for confirmation)
+ * and the step is recorded. At `finish`, or when the step budget is spent, `step` builds
+ * the plan: an audience never wider than asked, channels within those enabled, touches,
+ * the content brief, and every approval the plan needs.
+ */
+import { Effect } from "effect"
+import type { Campaign, Planner as PlannerProtocol } from "../../protocols/index.js"
+import * as Cost from "../../protocols/Cost.js"
+import type { TenantId } from "../../protocols/Ids.js"
+import { ContactRepo } from "../../storage/ContactRepo.js"
+import * as Risk from "../guardrails/Risk.js"
+import { Llm } from "../llm/Llm.js"
+import * as Task from "../llm/Task.js"
+import * as Offline from "../OfflineModel.js"
+import { Decision, type Finish, info, names } from "./Actions.js"
+import * as ActionRunner from "./ActionRunner.js"
+
+/** Most ReAct steps the planner takes; the last one always finishes. */
+export const MAX_PLAN_STEPS = 8
+
+const catalogue = names.map((n) => `- ${n} (${info[n].category}, ${info[n].risk}): ${info[n].description}`).join("\n")
+
+/** The planning task: one ReAct decision. */
+export const planStep = Task.make<Offline.PlannerInput, Decision>({
+  purpose: "plan-step",
+  kind: "planning",
+  output: Decision,
+  system: [
+    "You plan outbound sales campaigns for a CRM, one ReAct step at a time: think, then choose exactly one action, or finish with the plan.",
+    "Stay inside the campaign's audience filter and enabled channels; never plan more contacts than the target.",
+    "Read-only actions run at once and return an observation; outreach actions are taken into the plan and run at dispatch;",
+    "workflow-control actions wait for a person's confirmation. Finish before the step budget is spent.",
+    `Actions:\n${catalogue}`
+  ].join("\n"),
+  prompt: (i) =>
+    [
+      `Goal: ${i.goal}`,
+      `Audience filter (never widen): ${JSON.stringify(i.audience)}`,
+      `Enabled channels: ${i.channels.join(", ")}; target contacts: ${i.targetCount}; steps left: ${i.maxSteps - i.steps.length}`,
+      "Steps so far:",
+      ...i.steps.map((s, n) => `${n + 1}. ${s.action} [${s.status}] → ${JSON.stringify(s.data)}`),
+      "Your next decision:"
+    ].join("\n"),
+  offline: Offline.planDecision,
+  maxTokens: 800,
+  temperature: 0
+})
+
+/** The outcome of one step. */
+export interface StepOutcome {
+  readonly step: PlannerProtocol.PlanStep
+  readonly cost: Cost.Cost
+  /** The plan, when this step finished. */
+  readonly plan: Campaign.Plan | null
+}
+
+/** The last query's audience, or the one the goal implies. */
+const lastFilter = (req: typeof Campaign.PlanRequested.payload.Type, steps: ReadonlyArray<PlannerProtocol.PlanStep>) => {
+  const q = [...steps].reverse().find((s) => s.action === "query_contacts" && s.status === "observed")
+  return (q?.data as { filter?: Campaign.AudienceFilter } | undefined)?.filter ?? Offline.inferFilter(req.goal, req.audience)
+}
+
+/** Builds the plan from a finish decision and the steps taken. */
+export const buildPlan = Effect.fn("Planner.buildPlan")(function* (
+  tenant: TenantId,
+  req: typeof Campaign.PlanRequested.payload.Type,
+  steps: ReadonlyArray<PlannerProtocol.PlanStep>,
+  finish: Finish,
+  model: string
+) {
+  const contacts = yield* ContactRepo
+  const audience = ActionRunner.narrow(req.audience, finish.filter)
+  const matching = yield* contacts.count(tenant, audience)
+  const limit = Math.min(matching, req.targetCount)
+  const chosen = finish.channels.filter((c, i) => req.channels.includes(c) && finish.channels.indexOf(c) === i)
+  const channelSequence = (chosen.length > 0 ? chosen : [...req.channels]) as [Campaign.Channel, ...Array<Campaign.Channel>]
+  const maxTouches = Math.max(1, Math.min(finish.maxTouches, channelSequence.length))
+  const confirmations = steps.flatMap((s) =>
+    s.status === "needs-confirmation" ? ((s.data as { approvals?: Array<Campaign.ApprovalNeed> }).approvals ?? []) : []
+  )
+  const volume = Risk.assess({ campaignId: req.campaignId, contacts: limit, channels: channelSequence, maxTouches })
+  const approvals = [...volume, ...confirmations].filter((a, i, all) => all.findIndex((b) => b.approvalId === a.approvalId) === i)
+  return {
+    audience,
+    limit,
+    channelSequence,
+    brief: { goal: req.goal, tone: finish.tone, valueProposition: finish.valueProposition, callToAction: finish.callToAction },
+    reasoning: steps.map((s) => ({ thought: s.thought, action: s.action, observation: s.observation })),
+    model,
+    matching,
+    ...(maxTouches > 1 ? { sequence: { maxTouches, gapMs: Math.round(finish.gapHours * 3_600_000) } } : {}),
+    ...(approvals.length > 0 ? { approvals } : {})
+  } satisfies Campaign.Plan
+})
+
+/** Takes the next step of the loop for campaign request `req`, given the steps so far. */
+export const step = Effect.fn("Planner.step")(function* (
+  tenant: TenantId,
+  req: typeof Campaign.PlanRequested.payload.Type,
+  steps: ReadonlyArray<PlannerProtocol.PlanStep>,
+  costSoFar: Cost.Cost
+) {
+  const llm = yield* Llm
+  const index = steps.length
+  const input: Offline.PlannerInput = {
+    goal: req.goal,
+    audience: req.audience,
+    channels: req.channels,
+    targetCount: req.targetCount,
+    maxSteps: MAX_PLAN_STEPS,
+    steps: steps.map((s) => ({ action: s.action, status: s.status, data: s.data }))
+  }
+  const answer = yield* llm.run(planStep, input, { tenant, callKey: `${tenant}/${req.campaignId}/plan-step/${index}` })
+  const cost = Cost.add(costSoFar, answer.cost)
+  const { thought, next } = answer.value
+  const forced = next._tag !== "finish" && index >= MAX_PLAN_STEPS - 1
+  if (next._tag === "finish" || forced) {
+    const finish: Finish =
+      next._tag === "finish"
+        ? next
+        : { _tag: "finish", filter: lastFilter(req, steps), channels: req.channels, maxTouches: 1, gapHours: 48, ...Offline.brief(req.goal) }
+    const record: PlannerProtocol.PlanStep = {
+      step: index,
+      thought: forced ? `${thought} (step budget spent: finishing)` : thought,
+      action: "finish",
+      input: { filter: finish.filter, channels: finish.channels, maxTouches: finish.maxTouches },
+      observation: "",
+      data: {},
+      status: "finished",
+      model: answer.model
+    }
+    const plan = yield* buildPlan(tenant, req, steps, finish, answer.model)
+    const done = { ...record, observation: `plan for ${plan.limit} of ${plan.matching} matching contacts, ${plan.channelSequence.join(" → ")}${plan.approvals ? `, ${plan.approvals.length} approval(s) needed` : ""}` }
+    return { step: done, cost, plan: { ...plan, reasoning: [...plan.reasoning, { thought: done.thought, action: "finish", observation: done.observation }] } } satisfies StepOutcome
+  }
+  const constraints = { campaignId: req.campaignId, audience: req.audience, channels: req.channels, targetCount: req.targetCount }
+  const r = yield* ActionRunner.run(tenant, constraints, next)
+  const { _tag, ...actionInput } = next
+  const record: PlannerProtocol.PlanStep = {
+    step: index,
+    thought,
+    action: _tag,
+    input: actionInput,
+    observation: r.observation,
+    data: r.data,
+    status: r.status,
+    model: answer.model
+  }
+  return { step: record, cost, plan: null } satisfies StepOutcome
+})
