@@ -3,13 +3,14 @@
  * answers (starts a local `nats-server` if none does and one is installed), generates a
  * demo tenant, starts a runtime node and the gateway in this process, starts a campaign
  * by publishing its command on NATS as any external system would, follows its events
- * with a progress bar, and prints the summary.
+ * with a progress bar, and prints the summary. Without `GATEWAY_JWT_SECRET` it generates a
+ * secret for the run and prints a dashboard link carrying a dev token.
  *
  * Options: --contacts N (default 500), --target N (default 50),
  *          --goal "..." (default "call 50 qualified enterprise leads"), --tenant ID (default demo).
  */
 import { DeliverPolicy } from "@nats-io/jetstream"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { parseArgs } from "node:util"
 import { CrmApp } from "../actors/index.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -19,7 +20,7 @@ import * as LocalServer from "../nats/LocalServer.js"
 import { Campaign, Command, Ids } from "../protocols/index.js"
 import * as Database from "../storage/Database.js"
 import * as DemoData from "../storage/DemoData.js"
-import { logging, runtimeNode } from "./Launch.js"
+import { devSecret, logging, printDevLink, runtimeNode } from "./Launch.js"
 import { NodeRuntime } from "@effect/platform-node"
 
 const { values } = parseArgs({
@@ -55,7 +56,7 @@ const bar = (done: number, total: number) => {
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total}`
 }
 
-const campaign = Effect.gen(function* () {
+const campaign = (secret: Option.Option<string>) => Effect.gen(function* () {
   const started = Date.now()
   const written = yield* DemoData.load(tenant, contactsN, 1)
   console.log(`demo tenant '${tenant}': ${written} contacts ready`)
@@ -64,7 +65,8 @@ const campaign = Effect.gen(function* () {
   const { js } = yield* NatsClient.NatsClient
   const { subjects } = yield* Deployment.Deployment
   const campaignId = Ids.CampaignId.make(`demo-${Date.now().toString(36)}`)
-  console.log(`dashboard stream: ${gw.url}?tenant=${tenant}  (subscribe to campaign ${campaignId})`)
+  if (Option.isSome(secret)) yield* printDevLink(gw, secret.value)
+  else console.log(`dashboard: ${gw.httpUrl}/ (sign a token with GATEWAY_JWT_SECRET: nexus token --tenant ${tenant})`)
 
   // follow the campaign's events from the first one (ordered consumer on the events stream)
   const consumer = yield* Effect.promise(() =>
@@ -131,11 +133,14 @@ const program = Effect.gen(function* () {
   console.log(`NATS ${url}; database ${Option.isSome(dbUrl) ? "from DATABASE_URL" : `embedded PGlite in ${dataDir}/pglite`}`)
   const nats = Deployment.layerWith({ servers: [url] })
   const gatewayPort = yield* Config.integer("GATEWAY_PORT").pipe(Config.withDefault(0))
+  // the dashboard is authenticated even here: without GATEWAY_JWT_SECRET the demo makes one
+  const secret = yield* devSecret
+  const jwt = Option.isSome(secret) ? { jwtSecret: Option.some(Redacted.make(secret.value)) } : {}
   const layers = Layer.mergeAll(
     CrmApp.services(Database.layer),
-    Gateway.layer.pipe(Layer.provide(GatewayConfig.layerWith({ port: gatewayPort })))
+    Gateway.layer.pipe(Layer.provide(GatewayConfig.layerWith({ port: gatewayPort, ...jwt })))
   ).pipe(Layer.provideMerge(nats))
-  yield* campaign.pipe(Effect.provide(layers))
+  yield* campaign(secret).pipe(Effect.provide(layers))
 })
 
 NodeRuntime.runMain(

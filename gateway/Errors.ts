@@ -56,7 +56,9 @@ export const ErrorCode = Schema.Literal(
   /** `unsubscribe` for a campaign the connection is not subscribed to. */
   "not_subscribed",
   /** The event consumer could not be created or stopped; the subscription is gone. */
-  "subscription_failed"
+  "subscription_failed",
+  /** More frames than `GatewayConfig.maxFramesPerSecond`; the frame was dropped. */
+  "rate_limited"
 )
 export type ErrorCode = typeof ErrorCode.Type
 
@@ -87,3 +89,18 @@ export const subscription = (campaignId: string, operation: string) => (cause: u
 /** Wraps a node `listen` error. */
 export const listen = (host: string, port: number) => (cause: unknown) =>
   new GatewayListenError({ host, port, message: `cannot listen on ${host}:${port}: ${messageOf(cause)}`, cause })
+
+/** A client could not be authenticated (no token, expired, forged, or auth not configured). */
+export class AuthError extends Data.TaggedError("AuthError")<{
+  readonly reason: "missing" | "expired" | "invalid" | "not_configured"
+  readonly message: string
+}> {
+  readonly retryable = false
+}
+
+/** An authenticated client asked for something its tenant or role does not allow. */
+export class Forbidden extends Data.TaggedError("Forbidden")<{
+  readonly message: string
+}> {
+  readonly retryable = false
+}

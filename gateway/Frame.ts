@@ -1,7 +1,10 @@
 /**
  * The WebSocket protocol of the gateway: JSON text frames, client → server
- * (`subscribe`, `unsubscribe`, `ping`) and server → client (`subscribed`, `unsubscribed`,
- * `event`, `pong`, `error`), as `Schema`s, and the decoder that turns a raw client frame
+ * (`subscribe`, `unsubscribe`, `watch`, `unwatch`, `ping`) and server → client
+ * (`subscribed`, `unsubscribed`, `event`, `watching`, `unwatched`, `feed`, `pong`, `error`),
+ * as `Schema`s. A campaign subscription streams one campaign's events; a feed streams a
+ * tenant-wide view (`campaigns`: every campaign start; `dead-letters`: every dead letter,
+ * without its original bytes). Both resume from a stream sequence. and the decoder that turns a raw client frame
  * into a typed frame or a typed refusal. Ids reuse `protocols/Ids`; an event frame carries
  * the envelope's `type`, `id`, `ts` and `payload` unchanged, plus its JetStream sequence.
  */
@@ -24,12 +27,24 @@ export type Subscribe = typeof Subscribe.Type
 export const Unsubscribe = Schema.Struct({ op: Schema.Literal("unsubscribe"), campaignId: Ids.CampaignId })
 export type Unsubscribe = typeof Unsubscribe.Type
 
+/** A tenant-wide feed. */
+export const Feed = Schema.Literal("campaigns", "dead-letters")
+export type Feed = typeof Feed.Type
+
+/** Watch a feed from `fromSeq` (inclusive); absent = its first message. */
+export const Watch = Schema.Struct({ op: Schema.Literal("watch"), feed: Feed, fromSeq: Schema.optional(Seq) })
+export type Watch = typeof Watch.Type
+
+/** Stop watching a feed. */
+export const Unwatch = Schema.Struct({ op: Schema.Literal("unwatch"), feed: Feed })
+export type Unwatch = typeof Unwatch.Type
+
 /** Liveness probe; answered with `pong`. */
 export const Ping = Schema.Struct({ op: Schema.Literal("ping") })
 export type Ping = typeof Ping.Type
 
 /** Any client → server frame. */
-export const ClientFrame = Schema.Union(Subscribe, Unsubscribe, Ping)
+export const ClientFrame = Schema.Union(Subscribe, Unsubscribe, Watch, Unwatch, Ping)
 export type ClientFrame = typeof ClientFrame.Type
 
 /** The subscription is live; events from `fromSeq` follow. */
@@ -47,6 +62,21 @@ export const Event = Schema.Struct({
   payload: Schema.Unknown
 })
 export type Event = typeof Event.Type
+/** The feed is live; its messages from `fromSeq` follow. */
+export const Watching = Schema.Struct({ op: Schema.Literal("watching"), feed: Feed, fromSeq: Seq })
+/** The feed was stopped at the client's request. */
+export const Unwatched = Schema.Struct({ op: Schema.Literal("unwatched"), feed: Feed })
+/** One message of a feed; `seq` is its stream sequence (resume with `seq + 1`). */
+export const FeedMessage = Schema.Struct({
+  op: Schema.Literal("feed"),
+  feed: Feed,
+  seq: Seq,
+  type: Schema.String,
+  id: Schema.String,
+  ts: Schema.Number,
+  payload: Schema.Unknown
+})
+export type FeedMessage = typeof FeedMessage.Type
 /** Answer to `ping`. */
 export const Pong = Schema.Struct({ op: Schema.Literal("pong") })
 /** A refusal; the connection stays open. `campaignId` is set when it concerns one subscription. */
@@ -54,12 +84,13 @@ export const ErrorFrame = Schema.Struct({
   op: Schema.Literal("error"),
   code: ErrorCode,
   message: Schema.String,
-  campaignId: Schema.optional(Ids.CampaignId)
+  campaignId: Schema.optional(Ids.CampaignId),
+  feed: Schema.optional(Feed)
 })
 export type ErrorFrame = typeof ErrorFrame.Type
 
 /** Any server → client frame. */
-export const ServerFrame = Schema.Union(Subscribed, Unsubscribed, Event, Pong, ErrorFrame)
+export const ServerFrame = Schema.Union(Subscribed, Unsubscribed, Event, Watching, Unwatched, FeedMessage, Pong, ErrorFrame)
 export type ServerFrame = typeof ServerFrame.Type
 /** The JSON form of a server frame. */
 export type ServerFrameEncoded = typeof ServerFrame.Encoded
@@ -67,6 +98,8 @@ export type ServerFrameEncoded = typeof ServerFrame.Encoded
 const decoders: Record<string, (u: unknown) => Either.Either<ClientFrame, ParseResult.ParseError>> = {
   subscribe: Schema.decodeUnknownEither(Subscribe, { errors: "first" }),
   unsubscribe: Schema.decodeUnknownEither(Unsubscribe, { errors: "first" }),
+  watch: Schema.decodeUnknownEither(Watch, { errors: "first" }),
+  unwatch: Schema.decodeUnknownEither(Unwatch, { errors: "first" }),
   ping: Schema.decodeUnknownEither(Ping, { errors: "first" })
 }
 
@@ -108,5 +141,15 @@ export const decodeClient = (
 export const encodeServer = (frame: ServerFrameEncoded): string => JSON.stringify(frame)
 
 /** An `error` frame from a refusal. */
-export const errorFrame = (code: ErrorCode, message: string, campaignId?: string): ServerFrameEncoded =>
-  campaignId === undefined ? { op: "error", code, message } : { op: "error", code, message, campaignId }
+export const errorFrame = (
+  code: ErrorCode,
+  message: string,
+  campaignId?: string,
+  feed?: Feed
+): ServerFrameEncoded => ({
+  op: "error",
+  code,
+  message,
+  ...(campaignId === undefined ? {} : { campaignId }),
+  ...(feed === undefined ? {} : { feed })
+})

@@ -3,7 +3,7 @@
  * bounded), read once from the environment through `Config` and validated when the layer
  * is built.
  */
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { Config, Context, Duration, Effect, Layer, type Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 
 /** Settings of the gateway. */
@@ -36,6 +36,32 @@ export interface GatewaySettings {
    * With `maxBufferedBytes` it bounds the memory one subscription can hold.
    */
   readonly pullBatch: number
+  /**
+   * HS256 secret of client JWTs (`GATEWAY_JWT_SECRET`, at least 32 characters). One of it
+   * or `jwksUrl` is required: the gateway never serves unauthenticated clients.
+   */
+  readonly jwtSecret: Option.Option<Redacted.Redacted>
+  /** JWKS URL for RS256/ES256 client JWTs (`GATEWAY_JWKS_URL`). Default none. */
+  readonly jwksUrl: Option.Option<string>
+  /** Required `iss` claim (`GATEWAY_JWT_ISSUER`). Default not checked. */
+  readonly jwtIssuer: Option.Option<string>
+  /** Required `aud` claim (`GATEWAY_JWT_AUDIENCE`). Default not checked. */
+  readonly jwtAudience: Option.Option<string>
+  /**
+   * Interval of WebSocket pings (`GATEWAY_HEARTBEAT_INTERVAL`). Default 30 s. A client
+   * that has not answered the previous ping when the next one is due is cut.
+   */
+  readonly heartbeatInterval: Duration.Duration
+  /**
+   * Client frames per second one connection may send (`GATEWAY_MAX_FRAMES_PER_SECOND`,
+   * burst of the same size). Default 20. Frames over it get a `rate_limited` error frame;
+   * a client that keeps sending at twice the rate for a second is closed with 1008.
+   */
+  readonly maxFramesPerSecond: number
+  /** Largest HTTP request body (`GATEWAY_MAX_BODY_BYTES`). Default 256 KiB. */
+  readonly maxBodyBytes: number
+  /** Shared secret of Vapi server messages (`GATEWAY_VAPI_SECRET`). Default none: the webhook answers 503. */
+  readonly vapiSecret: Option.Option<Redacted.Redacted>
 }
 
 /** The gateway settings service. */
@@ -74,7 +100,26 @@ export const config: Config.Config<GatewaySettings> = Config.all({
     Config.withDescription("how long a client may stay slow before it is closed with 4008")
   ),
   maxSubscriptions: positiveInt("GATEWAY_MAX_SUBSCRIPTIONS", 16, "campaign subscriptions per connection"),
-  pullBatch: positiveInt("GATEWAY_PULL_BATCH", 64, "events pulled ahead from JetStream per subscription")
+  pullBatch: positiveInt("GATEWAY_PULL_BATCH", 64, "events pulled ahead from JetStream per subscription"),
+  jwtSecret: Config.option(
+    Config.redacted("GATEWAY_JWT_SECRET").pipe(
+      Config.validate({
+        message: "GATEWAY_JWT_SECRET must be at least 32 characters",
+        validation: (r) => Redacted.value(r).length >= 32
+      }),
+      Config.withDescription("HS256 secret of client JWTs")
+    )
+  ),
+  jwksUrl: Config.option(Config.string("GATEWAY_JWKS_URL").pipe(Config.withDescription("JWKS URL of client JWT keys"))),
+  jwtIssuer: Config.option(Config.string("GATEWAY_JWT_ISSUER")),
+  jwtAudience: Config.option(Config.string("GATEWAY_JWT_AUDIENCE")),
+  heartbeatInterval: Config.duration("GATEWAY_HEARTBEAT_INTERVAL").pipe(
+    Config.withDefault(Duration.seconds(30)),
+    Config.validate({ message: "GATEWAY_HEARTBEAT_INTERVAL must be positive", validation: (d) => Duration.toMillis(d) > 0 })
+  ),
+  maxFramesPerSecond: positiveInt("GATEWAY_MAX_FRAMES_PER_SECOND", 20, "client frames per second per connection"),
+  maxBodyBytes: positiveInt("GATEWAY_MAX_BODY_BYTES", 256 * 1024, "largest HTTP request body"),
+  vapiSecret: Config.option(Config.redacted("GATEWAY_VAPI_SECRET"))
 })
 
 /** The settings read from the environment. */

@@ -13,6 +13,7 @@ import * as NatsClient from "../../nats/NatsClient.js"
 import * as NatsConfig from "../../nats/NatsConfig.js"
 import { Address, Campaign, Ids, Message } from "../../protocols/index.js"
 import * as NatsFixture from "../fixtures/Nats.js"
+import { authSettings, token } from "./Tokens.js"
 import { connect, getJson, refusedUpgrade, waitUntil } from "./WsClient.js"
 
 const LIMITS = {
@@ -22,7 +23,9 @@ const LIMITS = {
   maxBufferedBytes: 64 * 1024,
   slowClientTimeout: Duration.seconds(1),
   maxSubscriptions: 2,
-  pullBatch: 16
+  pullBatch: 16,
+  maxFramesPerSecond: 1000,
+  ...authSettings
 } as const
 
 const Env = Gateway.layer.pipe(
@@ -93,6 +96,7 @@ const consumersBecome = (n: number) =>
 
 const TENANT = "acme"
 const OTHER_TENANT = "globex"
+const TOKENS: Record<string, string> = { [TENANT]: await token(TENANT, "viewer"), [OTHER_TENANT]: await token(OTHER_TENANT, "viewer") }
 const seqsOf = (events: ReadonlyArray<Event>) => events.map((e) => e.seq)
 
 describe("Gateway", () => {
@@ -106,7 +110,7 @@ describe("Gateway", () => {
         const second = yield* publishProgress(TENANT, "c1", 10)
         const expected = [...first, ...second]
 
-        const client = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const client = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         client.send({ op: "subscribe", campaignId: "c1" })
         expect(yield* Effect.promise(() => client.next("subscribed"))).toEqual({ op: "subscribed", campaignId: "c1", fromSeq: 1 })
         const stored = yield* Effect.promise(() => client.eventsUntil("c1", expected.length))
@@ -134,13 +138,13 @@ describe("Gateway", () => {
           seqs.push(...(yield* publishProgress(TENANT, "r1", 5)))
           yield* publishProgress(TENANT, "r2", 2) // gaps inside r1's sequence range
         }
-        const a = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const a = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         a.send({ op: "subscribe", campaignId: "r1" })
         const seenByA = (yield* Effect.promise(() => a.eventsUntil("r1", 7))).slice(0, 7)
         yield* Effect.promise(() => a.close())
         const lastSeen = seenByA[seenByA.length - 1]!.seq
 
-        const b = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const b = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         b.send({ op: "subscribe", campaignId: "r1", fromSeq: lastSeen + 1 })
         expect((yield* Effect.promise(() => b.next("subscribed"))).fromSeq).toBe(lastSeen + 1)
         const rest = yield* Effect.promise(() => b.eventsUntil("r1", seqs.length - 7))
@@ -151,7 +155,7 @@ describe("Gateway", () => {
         expect(seqsOf([...seenByA, ...withSentinel]), "seen before + after resume").toEqual([...seqs, sentinel])
 
         // resuming after the very last event: a start sequence past the end of the stream
-        const c = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const c = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         c.send({ op: "subscribe", campaignId: "r1", fromSeq: sentinel! + 1 })
         yield* Effect.promise(() => c.next("subscribed"))
         const [after] = yield* publishProgress(TENANT, "r1", 1)
@@ -161,7 +165,7 @@ describe("Gateway", () => {
     it.scoped("answers bad frames with error frames and keeps the connection", () =>
       Effect.gen(function* () {
         const gw = yield* Gateway.Gateway
-        const client = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const client = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         const expectError = (frame: unknown, code: string) =>
           Effect.gen(function* () {
             client.send(frame)
@@ -202,17 +206,34 @@ describe("Gateway", () => {
         yield* consumersBecome(0)
       }))
 
-    it.scoped("refuses upgrades without a valid tenant or on another path", () =>
+    it.scoped("refuses upgrades without a valid token, for another tenant, or on another path", () =>
       Effect.gen(function* () {
         const gw = yield* Gateway.Gateway
         const missing = yield* refusedUpgrade(gw.url)
-        expect(missing.status).toBe(400)
-        expect(missing.body).toMatchObject({ error: "bad_request" })
-        expect((yield* refusedUpgrade(`${gw.url}?tenant=`)).status).toBe(400)
-        expect((yield* refusedUpgrade(`${gw.url}?tenant=bad.tenant`)).status).toBe(400)
-        expect((yield* refusedUpgrade(`${gw.url}?tenant=${"x".repeat(65)}`)).status).toBe(400)
-        expect((yield* refusedUpgrade(`${gw.httpUrl}/other?tenant=${TENANT}`)).status).toBe(404)
-        yield* waitUntil("no connection left", () => gw.connections() === 0)
+        expect(missing.status, "no token").toBe(401)
+        expect(missing.body).toMatchObject({ error: "unauthenticated" })
+        expect((yield* refusedUpgrade(`${gw.url}?token=`)).status, "empty token").toBe(401)
+        expect((yield* refusedUpgrade(`${gw.url}?token=not.a.jwt`)).status, "garbage").toBe(401)
+        const expired = yield* refusedUpgrade(`${gw.url}?token=${yield* Effect.promise(() => token(TENANT, "viewer", { ttlSec: -60 }))}`)
+        expect(expired, "expired").toMatchObject({ status: 401, body: { message: "the token has expired" } })
+        const forged = yield* refusedUpgrade(`${gw.url}?token=${yield* Effect.promise(() => token(TENANT, "admin", { secret: "another-secret-of-at-least-32-characters!" }))}`)
+        expect(forged, "forged").toMatchObject({ status: 401, body: { message: "the token's signature does not verify" } })
+        // the tenant comes from the token; asking for another one is refused
+        expect((yield* refusedUpgrade(`${gw.url}?token=${TOKENS[TENANT]}&tenant=${OTHER_TENANT}`)).status).toBe(403)
+        expect((yield* refusedUpgrade(`${gw.httpUrl}/other?token=${TOKENS[TENANT]}`)).status).toBe(404)
+        // a header works as well as the query parameter
+        const viaHeader = yield* Effect.acquireRelease(
+          Effect.promise(
+            () =>
+              new Promise<WebSocket>((resolve, reject) => {
+                const ws = new WebSocket(gw.url, { headers: { authorization: `Bearer ${TOKENS[TENANT]}` } })
+                ws.once("open", () => resolve(ws))
+                ws.once("error", reject)
+              })
+          ),
+          (ws) => Effect.sync(() => ws.terminate())
+        )
+        expect(viaHeader.readyState).toBe(WebSocket.OPEN)
       }))
 
     it.scoped("answers health endpoints", () =>
@@ -241,7 +262,7 @@ describe("Gateway", () => {
         const scope = yield* Scope.make()
         const ctx = yield* Layer.buildWithScope(Gateway.layer.pipe(Layer.provide(GatewayConfig.layerWith(LIMITS))), scope)
         const gw = Context.get(ctx, Gateway.Gateway)
-        const clients = yield* Effect.all([connect(`${gw.url}?tenant=${TENANT}`), connect(`${gw.url}?tenant=${OTHER_TENANT}`)])
+        const clients = yield* Effect.all([connect(`${gw.url}?token=${TOKENS[TENANT]}`), connect(`${gw.url}?token=${TOKENS[OTHER_TENANT]}`)])
         for (const c of clients) c.send({ op: "subscribe", campaignId: "s1" })
         yield* Effect.forEach(clients, (c) => Effect.promise(() => c.next("subscribed")))
         yield* consumersBecome(2)
@@ -255,7 +276,7 @@ describe("Gateway", () => {
     it.scoped("closes a client that stops reading with 4008 and keeps its buffer bounded", () =>
       Effect.gen(function* () {
         const gw = yield* Gateway.Gateway
-        const client = yield* connect(`${gw.url}?tenant=${TENANT}`)
+        const client = yield* connect(`${gw.url}?token=${TOKENS[TENANT]}`)
         client.send({ op: "subscribe", campaignId: "slow" })
         yield* Effect.promise(() => client.next("subscribed"))
         yield* waitUntil("only this client connected", () => gw.connections() === 1)
