@@ -1,0 +1,105 @@
+/**
+ * Scale-out: campaigns running on 1, then 2, then 4... worker processes (workers are added
+ * to the live campaigns, as an operator scales a deployment), each model call made to wait
+ * as a remote LLM's would. Each point is measured over a steady window after the new
+ * workers joined: deliveries per second in the sandbox ledger (one per contact, so in
+ * steady state the contact rate), and the CPU the workers, the nats-server and the whole
+ * machine used meanwhile.
+ */
+import { log, now, sleep, until } from "../Bench.js"
+import type * as Driver from "./Driver.js"
+import { cpuMeter, natsServerPid } from "./Environment.js"
+import * as Workers from "./Workers.js"
+
+/** One measured point. */
+export interface Point {
+  readonly workers: number
+  readonly contactsPerSec: number
+  /** Cores used by all workers together, by the nats-server, and by the whole machine. */
+  readonly workerCores: number
+  readonly natsCores: number
+  readonly machineCores: number
+  /** State conflicts and redeliveries the workers counted during the window, per contact. */
+  readonly conflictsPerContact: number
+  readonly redeliveriesPerContact: number
+  /** A campaign finished inside the window (the rate then understates the capacity). */
+  readonly drained: boolean
+}
+
+/** Options of a scale-out run. */
+export interface ScaleOutOptions {
+  /** Worker counts, ascending. */
+  readonly workers: ReadonlyArray<number>
+  readonly modelDelayMs: number
+  /** Campaigns run at once, one per tenant. */
+  readonly campaigns: number
+  readonly contactsPerCampaign: number
+  /** Time given to new workers to join before a window opens. */
+  readonly warmupMs: number
+  readonly windowMs: number
+}
+
+/** Runs the points in order on the driver's prefix and database. */
+export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Promise<ReadonlyArray<Point>> => {
+  const tenants = Array.from({ length: options.campaigns }, (_, i) => `scale${i + 1}`)
+  for (const t of tenants) await driver.loadContacts(t, options.contactsPerCampaign)
+  const natsPid = natsServerPid()
+  const workers: Array<Workers.Worker> = []
+  const points: Array<Point> = []
+  const grow = async (n: number) => {
+    const added: Array<Workers.Worker> = []
+    while (workers.length < n) {
+      const w = Workers.spawnWorker({
+        name: `bench-w${workers.length + 1}`,
+        prefix: driver.prefix,
+        databaseUrl: driver.database.url,
+        modelDelayMs: options.modelDelayMs
+      })
+      workers.push(w)
+      added.push(w)
+    }
+    await Promise.all(added.map((w) => w.ready))
+  }
+  try {
+    const campaigns = tenants.map((t) => ({ tenant: t, id: `scale-${t}` }))
+    const delivered = async () => (await Promise.all(campaigns.map((c) => driver.deliveries(c.tenant, c.id)))).reduce((a, b) => a + b, 0)
+    let progress: ReadonlyArray<{ done: boolean }> = []
+    for (const n of options.workers) {
+      log(`scale-out: ${n} worker(s), ${options.modelDelayMs} ms per model call`)
+      await grow(n)
+      if (progress.length === 0) {
+        progress = await Promise.all(campaigns.map((c) => driver.start(c.tenant, c.id, options.contactsPerCampaign)))
+        await until("the first delivery", async () => (await delivered()) > 0, 120_000, 200)
+      }
+      await sleep(options.warmupMs)
+      const counters0 = workers.map((w) => w.last()?.counters)
+      const d0 = await delivered()
+      const t0 = now()
+      const meter = cpuMeter([natsPid, ...workers.map((w) => w.pid)])
+      const deadline = t0 + options.windowMs
+      while (now() < deadline && !progress.some((p) => p.done)) await sleep(250)
+      const d1 = await delivered()
+      const t1 = now()
+      const cpu = meter()
+      const counters1 = workers.map((w) => w.last()?.counters)
+      const sum = (cs: ReadonlyArray<{ stateConflicts: number; redeliveries: number } | undefined>, k: "stateConflicts" | "redeliveries") =>
+        cs.reduce((a, c) => a + (c?.[k] ?? 0), 0)
+      const contacts = Math.max(1, d1 - d0)
+      points.push({
+        workers: n,
+        contactsPerSec: ((d1 - d0) * 1000) / (t1 - t0),
+        workerCores: cpu.cores.slice(1).reduce((a, b) => a + b, 0),
+        natsCores: cpu.cores[0] ?? Number.NaN,
+        machineCores: cpu.machineCores,
+        conflictsPerContact: (sum(counters1, "stateConflicts") - sum(counters0, "stateConflicts")) / contacts,
+        redeliveriesPerContact: (sum(counters1, "redeliveries") - sum(counters0, "redeliveries")) / contacts,
+        drained: progress.some((p) => p.done)
+      })
+      log(`scale-out: ${n} worker(s): ${points[points.length - 1]!.contactsPerSec.toFixed(1)} contacts/s`)
+      if (progress.some((p) => p.done)) break
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()))
+  }
+  return points
+}

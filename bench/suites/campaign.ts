@@ -1,0 +1,250 @@
+/**
+ * The campaign suite: the runtime against a hand-rolled JetStream pipeline measured in the
+ * same run (see `campaign/Baseline.ts`), campaign start latency, scale-out over worker
+ * processes with a simulated LLM latency, and memory over a large audience.
+ *
+ * Default sizes keep the suite to about three minutes on 2 cores; `--full` runs the large
+ * ones (a million-contact campaign among them). Every part that fails becomes an error row;
+ * the others still report.
+ */
+import os from "node:os"
+import { log, percentile, type Row, row, type Suite } from "../Bench.js"
+import * as Baseline from "../campaign/Baseline.js"
+import * as Driver from "../campaign/Driver.js"
+import * as InProcess from "../campaign/InProcess.js"
+import * as Memory from "../campaign/Memory.js"
+import { roundTrips } from "../campaign/RoundTrips.js"
+import * as ScaleOut from "../campaign/ScaleOut.js"
+
+const sizes = (full: boolean) =>
+  full
+    ? {
+        baselineContacts: 100_000,
+        runtimeSeconds: 60,
+        runtimeMax: 100_000,
+        startCampaigns: 30,
+        workers: [1, 2, 4, 8],
+        scaleContacts: 50_000,
+        scaleWindowMs: 20_000,
+        memoryContacts: 1_000_000,
+        memoryCapMs: 3 * 3600_000
+      }
+    : {
+        baselineContacts: 20_000,
+        runtimeSeconds: 15,
+        runtimeMax: 20_000,
+        startCampaigns: 10,
+        workers: [1, 2, 4],
+        scaleContacts: 5_000,
+        scaleWindowMs: 8_000,
+        memoryContacts: 50_000,
+        memoryCapMs: 25_000
+      }
+
+const MODEL_DELAY_MS = 300
+const START_CONTACTS = 20
+
+const failed = (part: string, e: unknown): Row => ({
+  figure: `campaign: ${part} failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, " ").slice(0, 300),
+  value: Number.NaN,
+  unit: "",
+  baseline: null,
+  ratio: null,
+  target: "-",
+  met: false
+})
+
+const part = async (name: string, rows: Array<Row>, f: () => Promise<ReadonlyArray<Row>>) => {
+  try {
+    rows.push(...(await f()))
+  } catch (e) {
+    log(`campaign: ${name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+    rows.push(failed(name, e))
+  }
+}
+
+const suite: Suite = {
+  name: "campaign",
+  run: async ({ full }) => {
+    const size = sizes(full)
+    const rows: Array<Row> = []
+    let base: Baseline.BaselineResult | null = null
+
+    await part("baseline", rows, async () => {
+      log(`campaign: baseline pipeline`)
+      const b = await Baseline.run({ contacts: size.baselineContacts, seconds: full ? 20 : 6 })
+      base = b
+      return [
+        row(`campaign: baseline contacts/s (4-step JetStream pipeline, ${b.contacts} contacts)`, b.contactsPerSec, "/s"),
+        row("campaign: baseline CPU per contact", b.cpuMsPerContact, "ms"),
+        row("campaign: baseline p50 latency per contact", b.p50Ms, "ms"),
+        row("campaign: baseline p99 latency per contact", b.p99Ms, "ms"),
+        row("campaign: baseline NATS round trips per contact", roundTrips(b.traffic) / b.contacts, "")
+      ]
+    })
+
+    await part("runtime", rows, async () => {
+      const b = base as Baseline.BaselineResult | null
+      const node = await InProcess.open()
+      try {
+        // warm up (JIT, pools, consumers), and size the measured campaign from the warm-up's rate
+        await node.loadContacts("warm", 200)
+        const warm = await node.runCampaign({ tenant: "warm", campaignId: "warm-1", target: 200, timeoutMs: 120_000 })
+        if (warm.completed === 0) throw new Error(`the warm-up campaign made no progress in ${warm.seconds.toFixed(0)} s`)
+        const rate = warm.completed / Math.max(0.001, warm.seconds)
+        const n = Math.max(1000, Math.min(size.runtimeMax, Math.round((rate * size.runtimeSeconds) / 100) * 100))
+        log(`campaign: runtime campaign of ${n} contacts (warm-up ran at ${rate.toFixed(0)} contacts/s)`)
+        await node.loadContacts("bench", n)
+        const r = await node.runCampaign({
+          tenant: "bench",
+          campaignId: "bench-1",
+          target: n,
+          trace: true,
+          countTraffic: true,
+          timeoutMs: Math.min(15 * 60_000, Math.max(60_000, (n / rate) * 3000))
+        })
+        const contacts = Math.max(1, r.completed)
+        const t = r.traffic!
+        const perContact = (x: number) => x / contacts
+        const runtimeRows: Array<Row> = [
+          row(`campaign: runtime contacts/s (${n} contacts, every guarantee on)`, r.completed / r.seconds, "/s", {
+            baseline: b?.contactsPerSec ?? null,
+            target: ">= 1.0x baseline",
+            met: b === null ? null : r.completed / r.seconds >= b.contactsPerSec
+          }),
+          row("campaign: runtime CPU per contact", r.cpuMs / contacts, "ms", { baseline: b?.cpuMsPerContact ?? null }),
+          row("campaign: runtime p50 latency per contact", percentile(r.latenciesMs, 50), "ms", { baseline: b?.p50Ms ?? null }),
+          row("campaign: runtime p99 latency per contact", percentile(r.latenciesMs, 99), "ms", {
+            baseline: b?.p99Ms ?? null,
+            target: "<= 2x baseline",
+            met: b === null ? null : percentile(r.latenciesMs, 99) <= 2 * b.p99Ms
+          }),
+          row("campaign: runtime p50 mailbox wait (dispatch to engaged)", percentile(r.queuedMs, 50), "ms"),
+          row("campaign: runtime NATS round trips per contact", perContact(roundTrips(t)), "", {
+            baseline: b ? roundTrips(b.traffic) / b.contacts : null
+          }),
+          row("campaign: runtime JetStream publishes per contact", perContact(t.streamPublishes), "", {
+            baseline: b ? b.traffic.streamPublishes / b.contacts : null
+          }),
+          row("campaign: runtime KV reads + writes per contact", perContact(t.kvReads + t.kvWrites), "", {
+            baseline: b ? (b.traffic.kvReads + b.traffic.kvWrites) / b.contacts : null
+          }),
+          row("campaign: runtime acks + pulls per contact", perContact(t.acks + t.pulls), "", {
+            baseline: b ? (b.traffic.acks + b.traffic.pulls) / b.contacts : null
+          }),
+          row(
+            "campaign: runtime redeliveries + conflicts + dead letters",
+            r.counters.redeliveries + r.counters.stateConflicts + r.counters.deadLetters + r.counters.retries,
+            "",
+            { target: "0", met: r.counters.redeliveries + r.counters.stateConflicts + r.counters.deadLetters + r.counters.retries === 0 }
+          )
+        ]
+        if (r.timedOut) runtimeRows.push(failed("runtime", new Error(`campaign did not complete: ${r.completed} of ${n} contacts in ${r.seconds.toFixed(0)} s`)))
+        rows.push(...runtimeRows)
+
+        // campaign start: start command to the first contact engaged, campaigns one after another
+        await node.loadContacts("start", START_CONTACTS)
+        const firsts: Array<number> = []
+        const planned: Array<number> = []
+        for (let i = 0; i <= size.startCampaigns; i++) {
+          const s = await node.runCampaign({ tenant: "start", campaignId: `start-${i}`, target: START_CONTACTS, timeoutMs: 60_000 })
+          if (s.timedOut) throw new Error(`start campaign ${i} did not complete in 60 s`)
+          if (i === 0) continue // warm-up
+          firsts.push(s.firstContactMs)
+          planned.push(s.plannedMs)
+        }
+        return [
+          row(`campaign: start to plan ready p50 (${START_CONTACTS}-contact campaigns)`, percentile(planned, 50), "ms"),
+          row(`campaign: start to first contact engaged p50`, percentile(firsts, 50), "ms"),
+          row(`campaign: start to first contact engaged p99 (${size.startCampaigns} campaigns)`, percentile(firsts, 99), "ms", {
+            target: "< 20 ms",
+            met: percentile(firsts, 99) < 20
+          })
+        ]
+      } finally {
+        await node.close()
+      }
+    })
+
+    await part("scale-out and memory", rows, async () => {
+      const driver = await Driver.open()
+      const out: Array<Row> = []
+      try {
+        await part("scale-out", out, async () => {
+          const points = await ScaleOut.run(driver, {
+            workers: size.workers,
+            modelDelayMs: MODEL_DELAY_MS,
+            campaigns: 4,
+            contactsPerCampaign: size.scaleContacts,
+            warmupMs: 2_500,
+            windowMs: size.scaleWindowMs
+          })
+          const one = points[0]
+          const scaleRows: Array<Row> = []
+          let saturatedAt: number | null = null
+          for (const [i, p] of points.entries()) {
+            scaleRows.push(
+              row(`campaign: scale-out ${p.workers} worker(s), ${MODEL_DELAY_MS} ms model calls: contacts/s${p.drained ? " (a campaign drained)" : ""}`, p.contactsPerSec, "/s", {
+                baseline: i === 0 ? null : (one?.contactsPerSec ?? null)
+              })
+            )
+            const prev = points[i - 1]
+            if (prev !== undefined && p.workers === prev.workers * 2) {
+              const efficiency = p.contactsPerSec / (2 * prev.contactsPerSec)
+              if (efficiency < 0.8 && saturatedAt === null) saturatedAt = p.workers
+              scaleRows.push(
+                row(`campaign: scale-out efficiency ${prev.workers} -> ${p.workers} workers`, efficiency, "", {
+                  target: ">= 0.8 until saturation",
+                  met: efficiency >= 0.8
+                })
+              )
+            }
+            scaleRows.push(
+              row(`campaign: scale-out ${p.workers} worker(s): worker cores`, p.workerCores, "cores"),
+              row(`campaign: scale-out ${p.workers} worker(s): nats-server cores`, p.natsCores, "cores"),
+              row(`campaign: scale-out ${p.workers} worker(s): machine busy cores`, p.machineCores, "cores"),
+              row(`campaign: scale-out ${p.workers} worker(s): state conflicts + redeliveries per contact`, p.conflictsPerContact + p.redeliveriesPerContact, "", {
+                target: "0",
+                met: p.conflictsPerContact + p.redeliveriesPerContact === 0
+              })
+            )
+          }
+          const at = points.find((p) => p.workers === saturatedAt)
+          scaleRows.push(
+            row(
+              saturatedAt === null
+                ? "campaign: scale-out saturation: none up to the largest worker count"
+                : `campaign: scale-out saturates at ${saturatedAt} workers (nats-server ${at!.natsCores.toFixed(2)} cores, machine ${at!.machineCores.toFixed(2)} of ${os.cpus().length} cores)`,
+              saturatedAt ?? Number.NaN,
+              "workers"
+            )
+          )
+          return scaleRows
+        })
+        await driver.renew()
+        await part("memory", out, async () => {
+          const m = await Memory.run(driver, { contacts: size.memoryContacts, capMs: size.memoryCapMs })
+          return [
+            row(
+              `campaign: memory ${m.contacts.toLocaleString("en-US")}-contact campaign, one worker: peak RSS (${m.completed.toLocaleString("en-US")} contacts done in ${m.seconds.toFixed(0)} s${m.done ? "" : ", capped"})`,
+              m.peakRssMb,
+              "MB",
+              { target: "< 512 MB", met: m.peakRssMb < 512 }
+            ),
+            row("campaign: memory RSS growth after the first quarter, per 100k contacts", m.growthMbPer100k, "MB", {
+              target: "flat (< 20 MB)",
+              met: Number.isFinite(m.growthMbPer100k) ? m.growthMbPer100k < 20 : null
+            })
+          ]
+        })
+      } finally {
+        await driver.close()
+      }
+      return out
+    })
+
+    return rows
+  }
+}
+
+export default suite
