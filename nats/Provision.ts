@@ -3,7 +3,7 @@
  * Safe to run from every node at every start, concurrently.
  */
 import type { ConsumerConfig } from "@nats-io/jetstream"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { apiCode, ProvisionError } from "./Errors.js"
 import { NatsClient } from "./NatsClient.js"
 import type { Topology } from "./Topology.js"
@@ -14,6 +14,18 @@ const CONSUMER_NOT_FOUND = 10014
 const wrap = (resource: string) => (cause: unknown) =>
   new ProvisionError({ resource, message: cause instanceof Error ? cause.message : String(cause), cause })
 
+/** JetStream answers these while a cluster elects leaders or a server restarts: wait and retry. */
+const transient = (e: ProvisionError) => /timeout|no responders|unavailable|not current|leader|503|closed|disconnect/i.test(e.message)
+
+/** Retries provisioning through a cluster's leader elections and restarts (about a minute). */
+const patiently = <A, R>(effect: Effect.Effect<A, ProvisionError, R>) =>
+  effect.pipe(
+    Effect.retry({
+      schedule: Schedule.exponential("200 millis").pipe(Schedule.either(Schedule.spaced("3 seconds")), Schedule.upTo("60 seconds")),
+      while: transient
+    })
+  )
+
 /** Ensures every stream and KV bucket of the topology exists. */
 export const streamsAndBuckets = (topology: Topology) =>
   Effect.gen(function* () {
@@ -21,7 +33,7 @@ export const streamsAndBuckets = (topology: Topology) =>
     yield* Effect.forEach(
       topology.streams,
       (cfg) =>
-        Effect.tryPromise({
+        patiently(Effect.tryPromise({
           try: async () => {
             try {
               await jsm.streams.info(cfg.name)
@@ -39,13 +51,13 @@ export const streamsAndBuckets = (topology: Topology) =>
             await jsm.streams.update(name, mutable)
           },
           catch: wrap(`stream ${cfg.name}`)
-        }),
+        })),
       { concurrency: "unbounded", discard: true }
     )
     yield* Effect.forEach(
       topology.buckets,
       (b) =>
-        Effect.tryPromise({
+        patiently(Effect.tryPromise({
           try: () =>
             kvm.create(b.name, {
               history: b.history,
@@ -53,7 +65,7 @@ export const streamsAndBuckets = (topology: Topology) =>
               replicas: topology.streams[0]?.num_replicas ?? 1
             }),
           catch: wrap(`bucket ${b.name}`)
-        }),
+        })),
       { concurrency: "unbounded", discard: true }
     )
   })
@@ -62,7 +74,7 @@ export const streamsAndBuckets = (topology: Topology) =>
 export const consumer = (stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }) =>
   Effect.gen(function* () {
     const { jsm } = yield* NatsClient
-    yield* Effect.tryPromise({
+    yield* patiently(Effect.tryPromise({
       try: async () => {
         try {
           const info = await jsm.consumers.info(stream, cfg.durable_name)
@@ -85,7 +97,7 @@ export const consumer = (stream: string, cfg: Partial<ConsumerConfig> & { durabl
         }
       },
       catch: wrap(`consumer ${stream}/${cfg.durable_name}`)
-    })
+    }))
   })
 
 /** Deletes every stream and bucket of a topology (tests and `nexus reset`). */

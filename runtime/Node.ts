@@ -5,7 +5,7 @@
  * commit, and hands back what was never started.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Duration, Effect, Runtime } from "effect"
+import { Context, Duration, Effect, Runtime, Schedule } from "effect"
 import type { Message } from "../protocols/index.js"
 import * as AckedPublisher from "../nats/AckedPublisher.js"
 import { Deployment } from "../nats/Deployment.js"
@@ -78,7 +78,7 @@ export const start = <R>(options: NodeOptions<R>) =>
     const kv = yield* Effect.tryPromise({
       try: () => kvm.open(stateBucket),
       catch: (cause) => new KvFailed({ operation: "open", key: stateBucket, message: String(cause), cause })
-    })
+    }).pipe(Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.upTo("60 seconds"))))
     const store = StateStore.make(kv)
     const allPartitions = Array.from({ length: subjects.partitions }, (_, i) => i)
     const fixed = options.partitions
@@ -86,8 +86,10 @@ export const start = <R>(options: NodeOptions<R>) =>
     const nodeId = options.nodeId ?? `${cfg.name}-${randomBytes(3).toString("hex")}`
     const drainMs = Duration.toMillis(options.drainTimeout ?? "20 seconds")
 
+    // JetStream may be electing leaders (a server restarting): wait for it rather than fail
+    const patient = Schedule.exponential("200 millis").pipe(Schedule.either(Schedule.spaced("3 seconds")), Schedule.upTo("60 seconds"))
     const consumerOf = (stream: string, durable: string) =>
-      Effect.promise(() => js.consumers.get(stream, durable))
+      Effect.tryPromise(() => js.consumers.get(stream, durable)).pipe(Effect.retry(patient), Effect.orDie)
 
     // consumers first (an interest in what is already queued), then hosts
     yield* Effect.forEach(
@@ -125,7 +127,7 @@ export const start = <R>(options: NodeOptions<R>) =>
         const placementKv = yield* Effect.tryPromise({
           try: () => kvm.open(bucket),
           catch: (cause) => new KvFailed({ operation: "open", key: bucket, message: String(cause), cause })
-        })
+        }).pipe(Effect.retry(patient))
         placement = yield* Placement.start(
           placementKv,
           nodeId,

@@ -7,13 +7,14 @@
  * the state records the sequences it applied above the consumer's ack floor, because after a
  * failover an old redelivery can arrive after newer messages.
  */
-import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, Fenced, HandlerFailed } from "../Errors.js"
 import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
+import * as Consumption from "./Consumption.js"
 import * as Heartbeat from "./Heartbeat.js"
 import type { StateStore } from "./StateStore.js"
 import type { Transport } from "./Transport.js"
@@ -106,7 +107,7 @@ export const make = <R>(
     yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
     const partitions = new Map<
       number,
-      { messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown>; floor: Fiber.RuntimeFiber<void, unknown> }
+      { consumption: Consumption.Consumption; floor: Fiber.RuntimeFiber<void, unknown> }
     >()
     /** Ack floor (stream sequence) of each partition's consumer: below it nothing is redelivered. */
     const floors = new Map<number, number>()
@@ -381,11 +382,8 @@ export const make = <R>(
     const startPartition = (partition: number, consumer: Consumer) =>
       Effect.gen(function* () {
         if (partitions.has(partition)) return
-        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: options.bufferPerPartition }))
-        const loop = runFork(
-          Effect.promise(async () => {
-            for await (const m of messages) route(m)
-          })
+        const consumption = Consumption.start(consumer, { max_messages: options.bufferPerPartition }, route, (e) =>
+          runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`))
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(
@@ -395,7 +393,7 @@ export const make = <R>(
             Effect.forever
           )
         )
-        partitions.set(partition, { messages, loop, floor })
+        partitions.set(partition, { consumption, floor })
       })
 
     const stopPartition = (partition: number) =>
@@ -404,8 +402,7 @@ export const make = <R>(
         if (!p) return
         partitions.delete(partition)
         yield* Fiber.interrupt(p.floor)
-        yield* Effect.promise(() => p.messages.close().catch(() => undefined))
-        yield* Fiber.await(p.loop)
+        yield* Effect.promise(() => p.consumption.stop())
         // let this partition's actors commit what they started, then forget them
         const mine = () => [...cells.values()].filter((c) => c.partition === partition)
         const deadline = Date.now() + options.stopTimeoutMs

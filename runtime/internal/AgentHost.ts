@@ -11,6 +11,7 @@ import type { AgentContext, AgentDefinition } from "../Agent.js"
 import { describe, HandlerFailed } from "../Errors.js"
 import { Outbox } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
+import * as Consumption from "./Consumption.js"
 import * as Heartbeat from "./Heartbeat.js"
 import type { Transport } from "./Transport.js"
 
@@ -33,7 +34,7 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
     yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
     const runtimeFork = (effect: Effect.Effect<void, never, R>, onDone: () => void) =>
       runFork(effect).addObserver(onDone)
-    const loops: Array<{ messages: ConsumerMessages; loop: Fiber.RuntimeFiber<void, unknown> }> = []
+    const loops: Array<{ consumption: Consumption.Consumption; idle: () => Promise<void> }> = []
 
     const commitRetry = Schedule.exponential("50 millis", 2).pipe(
       Schedule.either(Schedule.spaced("2 seconds")),
@@ -108,9 +109,8 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
       )
 
     const start = (def: AgentDefinition<R>, consumer: Consumer) =>
-      Effect.gen(function* () {
+      Effect.sync(() => {
         const concurrency = def.concurrency ?? 64
-        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: concurrency * 2 }))
         const self = Address.agent(def.name)
         const accepts = new Set(def.accepts.map((a) => a.type))
         // at most `concurrency` handlers at once; the iterator is not read while all are busy,
@@ -123,25 +123,26 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
           wake = null
           w?.()
         }
-        const loop = runFork(
-          Effect.promise(async () => {
-            for await (const msg of messages) {
-              running++
-              runtimeFork(processOne(def, accepts, self, msg), done)
-              while (running >= concurrency) await new Promise<void>((resolve) => (wake = resolve))
-            }
-            while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
-          })
+        const consumption = Consumption.start(
+          consumer,
+          { max_messages: concurrency * 2 },
+          async (msg) => {
+            running++
+            runtimeFork(processOne(def, accepts, self, msg), done)
+            while (running >= concurrency) await new Promise<void>((resolve) => (wake = resolve))
+          },
+          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`))
         )
-        loops.push({ messages, loop })
+        const idle = async () => {
+          while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
+        }
+        loops.push({ consumption, idle })
       })
 
     const drain = (timeoutMs: number) =>
       Effect.gen(function* () {
-        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.messages.close().catch(() => undefined)), {
-          discard: true
-        })
-        yield* Effect.forEach(loops, (l) => Fiber.await(l.loop), { discard: true }).pipe(
+        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.consumption.stop()), { discard: true })
+        yield* Effect.forEach(loops, (l) => Effect.promise(l.idle), { discard: true }).pipe(
           Effect.timeout(timeoutMs),
           Effect.ignore
         )

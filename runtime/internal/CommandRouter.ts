@@ -4,10 +4,11 @@
  * (decodes, tenant of subject = tenant of envelope, a route exists) and forwards each to
  * its actor's mailbox with a deterministic id. Refused commands are dead-lettered.
  */
-import type { Consumer, ConsumerMessages } from "@nats-io/jetstream"
-import { Cause, Effect, Either, Fiber, Runtime, Schedule, Stream } from "effect"
+import type { Consumer } from "@nats-io/jetstream"
+import { Cause, Effect, Either, Runtime, Schedule } from "effect"
 import { Address, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
 import { Outbox } from "../Outbox.js"
+import * as Consumption from "./Consumption.js"
 import type { Transport } from "./Transport.js"
 
 /** How a command type reaches its actor. */
@@ -29,7 +30,6 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
     const byType = new Map(routes.map((r) => [r.command.type, r]))
     const retry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(20)))
     const self = Address.ext("command-router")
-    const messages: ConsumerMessages = yield* Effect.promise(() => consumer.consume({ max_messages: 256 }))
 
     const one = (msg: import("@nats-io/jetstream").JsMsg) =>
       Effect.gen(function* () {
@@ -65,17 +65,32 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
         )
       )
 
-    const loop = runFork(
-      Stream.fromAsyncIterable(messages, (e) => e).pipe(
-        Stream.mapEffect(one, { concurrency: 64, unordered: true }),
-        Stream.runDrain,
-        Effect.ignore
-      )
+    let running = 0
+    let wake: (() => void) | null = null
+    const done = () => {
+      running--
+      const w = wake
+      wake = null
+      w?.()
+    }
+    const consumption = Consumption.start(
+      consumer,
+      { max_messages: 256 },
+      async (msg) => {
+        running++
+        runFork(one(msg)).addObserver(done)
+        while (running >= 64) await new Promise<void>((resolve) => (wake = resolve))
+      },
+      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`))
     )
     return {
       drain: (timeoutMs: number) =>
-        Effect.promise(() => messages.close().catch(() => undefined)).pipe(
-          Effect.zipRight(Fiber.await(loop).pipe(Effect.timeout(timeoutMs), Effect.ignore))
+        Effect.promise(() => consumption.stop()).pipe(
+          Effect.zipRight(
+            Effect.promise(async () => {
+              while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
+            }).pipe(Effect.timeout(timeoutMs), Effect.ignore)
+          )
         )
     } satisfies CommandRouter
   })

@@ -50,12 +50,22 @@ export interface Placement {
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+/** murmur3's finaliser: spreads every input bit over the whole word (FNV alone does not). */
+const fmix32 = (h: number): number => {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
 /** The rendezvous winner for a partition among nodes. */
 export const ownerOf = (nodes: ReadonlyArray<string>, partition: number): string | undefined => {
   let best: string | undefined
   let bestScore = -1
   for (const n of nodes) {
-    const score = hash32(`${n}/${partition}`)
+    const score = fmix32(hash32(n) ^ Math.imul(partition + 1, 0x9e3779b1))
     if (score > bestScore || (score === bestScore && n < best!)) {
       best = n
       bestScore = score
@@ -95,7 +105,11 @@ export const start = (
     }
     await beat()
 
+    // decisions wait until the watch has replayed what the bucket holds (a partial view
+    // would make this node claim partitions other nodes hold or want)
+    let ready = false
     const apply = (e: KvWatchEntry) => {
+      if (e.isUpdate || (e.delta ?? 0) === 0) ready = true
       const [kind, rest] = [e.key.slice(0, e.key.indexOf(".")), e.key.slice(e.key.indexOf(".") + 1)]
       const gone = e.operation !== "PUT"
       if (kind === "node") {
@@ -110,8 +124,8 @@ export const start = (
 
     const live = () => {
       const now = Date.now()
-      const out: Array<string> = []
-      for (const [id, n] of nodes) if (id === nodeId ? !leaving : now - n.seenAt < options.failoverMs) out.push(id)
+      const out: Array<string> = leaving ? [] : [nodeId]
+      for (const [id, n] of nodes) if (id !== nodeId && now - n.seenAt < options.failoverMs) out.push(id)
       return out
     }
 
@@ -132,56 +146,71 @@ export const start = (
         } finally {
           moving.delete(p)
           releasing.delete(p)
+          schedule()
         }
       })()
       releasing.set(p, done)
       return done
     }
 
-    const claim = async (p: number, lease: { holder: string; revision: number } | undefined) => {
+    const claiming = new Map<number, Promise<void>>()
+    const claim = (p: number, lease: { holder: string; revision: number } | undefined) => {
       moving.add(p)
+      const done = claimOne(p, lease).finally(() => {
+        moving.delete(p)
+        claiming.delete(p)
+        schedule()
+      })
+      claiming.set(p, done)
+      return done
+    }
+    const claimOne = async (p: number, lease: { holder: string; revision: number } | undefined) => {
+      let revision: number
       try {
-        const revision = lease === undefined
+        revision = lease === undefined
           ? await kv.create(`part.${p}`, enc.encode(nodeId))
           : await kv.update(`part.${p}`, enc.encode(nodeId), lease.revision)
-        leases.set(p, { holder: nodeId, revision })
-        owned.add(p)
+      } catch {
+        return // another node won the race; the watch will tell us who
+      }
+      leases.set(p, { holder: nodeId, revision })
+      owned.add(p)
+      try {
         await handler.start(p)
         log(`placement: took partition ${p}${lease ? ` from ${lease.holder}` : ""}`)
-      } catch {
-        // another node won the race; the watch will tell us who
-      } finally {
-        moving.delete(p)
+      } catch (e) {
+        // holding a lease without consuming would stall the partition: give it back
+        log(`placement: could not start partition ${p}, giving it back: ${String(e)}`)
+        owned.delete(p)
+        await handler.stop(p).catch(() => undefined)
+        await kv.delete(`part.${p}`, { previousSeq: revision }).catch(() => undefined)
       }
     }
 
+    // claims and releases run in the background (tracked in `moving`): a slow hand-over of
+    // one partition must never hold up placement of the others
     let running = false
-    let again = false
-    const reconcile = async () => {
-      if (running) {
-        again = true
-        return
-      }
+    let lastView = ""
+    const reconcile = () => {
+      if (running || !ready) return
       running = true
       try {
-        do {
-          again = false
-          const alive = live()
-          const healthy = Date.now() - lastBeatOk < fenceMs
-          const work: Array<Promise<void>> = []
-          for (let p = 0; p < partitions; p++) {
-            if (moving.has(p)) continue
-            const want = healthy && !leaving && ownerOf(alive, p) === nodeId
-            const lease = leases.get(p)
-            if (owned.has(p)) {
-              if (lease?.holder !== nodeId) work.push(release(p, false))
-              else if (!want) work.push(release(p))
-            } else if (want) {
-              if (lease === undefined || !alive.includes(lease.holder)) work.push(claim(p, lease))
-            }
+        const alive = live()
+        const healthy = Date.now() - lastBeatOk < fenceMs
+        const view = `${alive.sort().join(",")} healthy=${healthy}`
+        if (view !== lastView) log(`placement: live nodes ${view}`)
+        lastView = view
+        for (let p = 0; p < partitions; p++) {
+          if (moving.has(p)) continue
+          const want = healthy && !leaving && ownerOf(alive, p) === nodeId
+          const lease = leases.get(p)
+          if (owned.has(p)) {
+            if (lease?.holder !== nodeId) void release(p, false)
+            else if (!want) void release(p)
+          } else if (want) {
+            if (lease === undefined || !alive.includes(lease.holder)) void claim(p, lease)
           }
-          await Promise.all(work)
-        } while (again)
+        }
       } finally {
         running = false
       }
@@ -192,13 +221,22 @@ export const start = (
       scheduled = true
       queueMicrotask(() => {
         scheduled = false
-        void reconcile()
+        reconcile()
       })
     }
 
-    const watcher = await kv.watch({ key: ">" })
+    let watcher: Awaited<ReturnType<KV["watch"]>> | undefined
+    for (let attempt = 0; watcher === undefined; attempt++) {
+      try {
+        watcher = await kv.watch({ key: ">" })
+      } catch (e) {
+        // JetStream unavailable for a moment (leader election): try again, for about a minute
+        if (attempt > 120) throw e
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
     const watching = (async () => {
-      for await (const e of watcher) {
+      for await (const e of watcher!) {
         apply(e)
         schedule()
       }
@@ -223,10 +261,10 @@ export const start = (
       leave: async () => {
         leaving = true
         clearInterval(timer)
+        while (claiming.size > 0) await Promise.all(claiming.values())
         await Promise.all([...[...owned].map((p) => release(p)), ...releasing.values()])
-        while (running) await new Promise((r) => setTimeout(r, 10))
         await kv.delete(`node.${nodeId}`).catch(() => undefined)
-        watcher.stop()
+        watcher!.stop()
         await watching.catch(() => undefined)
       }
     } satisfies Placement
