@@ -13,7 +13,6 @@ import * as Auth from "../gateway/Auth.js"
 import { NatsClient, NatsConfig } from "../nats/index.js"
 import { AsyncApi, Campaign, Catalog, Command, Control, Ids, Message, Subjects } from "../protocols/index.js"
 import { type Command as CliCommand, parseCommand, USAGE } from "./Cli.js"
-import { main } from "./Launch.js"
 
 const registry = Message.registry(Catalog.all)
 const tty = process.stdout.isTTY === true
@@ -111,7 +110,10 @@ const run = (cmd: CliCommand): Effect.Effect<void, unknown> => {
     case "Help":
       return Effect.sync(() => console.log(USAGE))
     case "Run":
-      return Effect.sync(() => main({ runtime: cmd.role !== "gateway", gateway: cmd.role !== "worker", devAuth: cmd.role === "start" }))
+      // loaded only here: the process entry points pull in the whole runtime
+      return Effect.promise(() => import("./Launch.js")).pipe(
+        Effect.map(({ main }) => main({ runtime: cmd.role !== "gateway", gateway: cmd.role !== "worker", devAuth: cmd.role === "start" }))
+      )
     case "AsyncApi":
       return Effect.sync(() => {
         const text = JSON.stringify(AsyncApi.make(), null, 2) + "\n"
