@@ -79,6 +79,24 @@ export const until = async (what: string, check: () => boolean | Promise<boolean
   }
 }
 
+const aborts = new Set<() => Promise<void>>()
+
+/**
+ * Registers a clean-up (delete streams, drop a database, kill a worker) to run if the bench
+ * is interrupted or a suite times out; call the returned function once cleaned up normally.
+ */
+export const onAbort = (cleanup: () => Promise<void>): (() => void) => {
+  aborts.add(cleanup)
+  return () => void aborts.delete(cleanup)
+}
+
+/** Runs every registered clean-up (used by the runner on SIGINT/SIGTERM and suite timeouts). */
+export const abortAll = async (): Promise<void> => {
+  const pending = [...aborts]
+  aborts.clear()
+  await Promise.allSettled(pending.map((f) => f()))
+}
+
 /** Progress lines go to stderr so that the table on stdout stays clean. */
 export const log = (message: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)

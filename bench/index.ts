@@ -13,7 +13,7 @@ import os from "node:os"
 import { basename, dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
-import { log, type Row, type Suite } from "./Bench.js"
+import { abortAll, log, type Row, type Suite } from "./Bench.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -98,6 +98,14 @@ const table = (rows: ReadonlyArray<Row>): string => {
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n")
 }
 
+// an interrupted run still deletes what it created (streams, databases, worker processes)
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`)
+    abortAll().finally(() => process.exit(130))
+  })
+}
+
 const main = async () => {
   const startedAt = new Date()
   const files = suiteFiles()
@@ -132,6 +140,7 @@ const main = async () => {
     } catch (e) {
       failures++
       log(`suite ${name}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      await abortAll()
       results.push({
         name,
         file: basename(file),

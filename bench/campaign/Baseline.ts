@@ -12,8 +12,8 @@ import * as OfflineModel from "../../actors/OfflineModel.js"
 import { connectWith } from "../../nats/NatsClient.js"
 import { nanos } from "../../nats/Topology.js"
 import type { Campaign } from "../../protocols/index.js"
-import { cpuMs, now, percentile } from "../Bench.js"
-import { contact, destroyPrefix, freshPrefix, natsUrl } from "./Environment.js"
+import { cpuMs, now, onAbort, percentile } from "../Bench.js"
+import { contact, destroyPrefix, freshPrefix, goal, natsServerPid, natsUrl, processCpuMs } from "./Environment.js"
 import * as RoundTrips from "./RoundTrips.js"
 
 /** What one baseline run measured. */
@@ -25,6 +25,8 @@ export interface BaselineResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly traffic: RoundTrips.Traffic
+  /** CPU the nats-server spent per contact (NaN when it is not a process of this machine). */
+  readonly natsCpuMsPerContact: number
 }
 
 /** Options of a baseline run. */
@@ -42,11 +44,12 @@ export interface BaselineOptions {
 const steps = ["lock", "content", "execute", "analyse"] as const
 type Step = (typeof steps)[number]
 
-const brief: Campaign.Brief = OfflineModel.brief("email the spring release note to every contact")
+const brief: Campaign.Brief = OfflineModel.brief(goal)
 
 /** Runs the baseline pipeline; everything it creates is deleted before it returns. */
 export const run = async (options: BaselineOptions): Promise<BaselineResult> => {
   const prefix = freshPrefix()
+  const forget = onAbort(() => destroyPrefix(prefix).then(() => undefined))
   const stream = `${prefix.toUpperCase()}_BASE`
   const subject = (step: Step) => `${prefix}.base.${step}`
   const handle = await Effect.runPromise(connectWith([natsUrl], `bench-baseline-${prefix}`))
@@ -165,9 +168,12 @@ export const run = async (options: BaselineOptions): Promise<BaselineResult> => 
       options.seconds === undefined
         ? options.contacts
         : Math.min(options.contacts, Math.max(5000, Math.round(((warmup / warm.seconds) * options.seconds) / 1000) * 1000))
+    const natsPid = natsServerPid()
+    const nats0 = natsPid === null ? null : processCpuMs(natsPid)
     traffic.start()
     const measured = await phase("run", contacts, window)
     const counted = traffic.stop()
+    const nats1 = natsPid === null ? null : processCpuMs(natsPid)
     return {
       contacts,
       seconds: measured.seconds,
@@ -175,11 +181,13 @@ export const run = async (options: BaselineOptions): Promise<BaselineResult> => 
       cpuMsPerContact: measured.cpu / contacts,
       p50Ms: percentile(measured.latencies, 50),
       p99Ms: percentile(measured.latencies, 99),
-      traffic: counted
+      traffic: counted,
+      natsCpuMsPerContact: nats0 === null || nats1 === null ? Number.NaN : (nats1 - nats0) / contacts
     }
   } finally {
     for (const m of loops) await m.close().catch(() => undefined)
     await nc.drain().catch(() => nc.close())
     await destroyPrefix(prefix).catch(() => 0)
+    forget()
   }
 }

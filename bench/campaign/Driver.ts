@@ -11,6 +11,7 @@ import { Campaign, Ids, Subjects } from "../../protocols/index.js"
 import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as Database from "../../storage/Database.js"
 import * as DeliveryLedger from "../../storage/DeliveryLedger.js"
+import { onAbort } from "../Bench.js"
 import * as Commands from "./Commands.js"
 import * as Environment from "./Environment.js"
 
@@ -55,12 +56,14 @@ export const open = async (): Promise<Driver> => {
   let prefix = Environment.freshPrefix()
   const subs: Array<Subscription> = []
   const close = async () => {
+    forget()
     for (const s of subs) s.unsubscribe()
     if (nats) await nats.nc.drain().catch(() => nats?.nc.close())
     await runtime.dispose().catch(() => undefined)
     await Environment.destroyPrefix(prefix).catch(() => 0)
     await Environment.dropDatabase(database)
   }
+  const forget = onAbort(close)
   try {
     await runtime.runPromise(Effect.void) // builds the layers: migrates the database
     nats = await Effect.runPromise(connectWith([Environment.natsUrl], "bench-driver"))

@@ -179,6 +179,20 @@ export const machineBusyMs = (): number | null => {
   }
 }
 
+/** Pids of the processes named `name` on this machine (those /proc lets us read). */
+export const pidsNamed = (name: string): Array<number> => {
+  const out: Array<number> = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === name) out.push(Number(entry))
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out
+}
+
 /**
  * The pid of the nats-server behind `natsUrl`, if it runs on this machine and can be told
  * apart (its command line names the port, or it is the only nats-server); null otherwise.
@@ -186,13 +200,11 @@ export const machineBusyMs = (): number | null => {
 export const natsServerPid = (): number | null => {
   const port = new URL(natsUrl.replace(/^nats:/, "http:")).port || "4222"
   const found: Array<{ pid: number; args: string }> = []
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
+  for (const pid of pidsNamed("nats-server")) {
     try {
-      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "nats-server") continue
-      found.push({ pid: Number(entry), args: readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ") })
+      found.push({ pid, args: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ") })
     } catch {
-      // gone, or not ours to read
+      // gone
     }
   }
   const byPort = found.filter((p) => new RegExp(`(-p|--port)[ =]${port}\\b`).test(p.args))
@@ -200,19 +212,16 @@ export const natsServerPid = (): number | null => {
   return found.length === 1 ? found[0]!.pid : null
 }
 
-/** CPU of a set of processes over an interval, as cores used. */
-export const cpuMeter = (pids: ReadonlyArray<number | null>) => {
+/** CPU of groups of processes over an interval, as cores used; also the whole machine's. */
+export const cpuMeter = (groups: ReadonlyArray<ReadonlyArray<number>>) => {
   const t0 = performance.now()
-  const start = pids.map((p) => (p === null ? null : processCpuMs(p)))
+  const read = (pids: ReadonlyArray<number>) => pids.reduce((a, p) => a + (processCpuMs(p) ?? 0), 0)
+  const start = groups.map(read)
   const machine0 = machineBusyMs()
   return () => {
     const elapsed = performance.now() - t0
-    const per = pids.map((p, i) => {
-      const a = start[i]
-      const b = p === null ? null : processCpuMs(p)
-      return a === null || a === undefined || b === null ? Number.NaN : (b - a) / elapsed
-    })
+    const cores = groups.map((g, i) => (g.length === 0 ? Number.NaN : (read(g) - start[i]!) / elapsed))
     const machine1 = machineBusyMs()
-    return { elapsedMs: elapsed, cores: per, machineCores: machine0 === null || machine1 === null ? Number.NaN : (machine1 - machine0) / elapsed }
+    return { elapsedMs: elapsed, cores, machineCores: machine0 === null || machine1 === null ? Number.NaN : (machine1 - machine0) / elapsed }
   }
 }

@@ -13,6 +13,7 @@
  */
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import type { Subscription } from "@nats-io/transport-node"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { ConfigProvider, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect"
 import { CrmApp } from "../../actors/index.js"
 import { Deployment } from "../../nats/index.js"
@@ -20,7 +21,7 @@ import { NatsClient, type NatsHandle } from "../../nats/NatsClient.js"
 import { Campaign, Ids, type Subjects } from "../../protocols/index.js"
 import { Metrics, Node } from "../../runtime/index.js"
 import * as Database from "../../storage/Database.js"
-import { cpuMs, now } from "../Bench.js"
+import { cpuMs, now, onAbort } from "../Bench.js"
 import * as Commands from "./Commands.js"
 import * as Environment from "./Environment.js"
 import * as RoundTrips from "./RoundTrips.js"
@@ -47,8 +48,12 @@ export interface CampaignResult {
   /** Start command published → campaign completed (or timeout). */
   readonly seconds: number
   readonly cpuMs: number
+  /** CPU the nats-server spent meanwhile (NaN when it is not a process of this machine). */
+  readonly natsCpuMs: number
   /** Start command published → first `event.contact-progress` received. */
   readonly firstContactMs: number
+  /** Start command published → `event.campaign-started` received (routed, accepted, recorded). */
+  readonly acceptedMs: number
   /** Start command published → `event.campaign-planned` received. */
   readonly plannedMs: number
   /** Per contact: `contact.engage` dispatched → terminal event (only with `trace`). */
@@ -60,6 +65,14 @@ export interface CampaignResult {
   readonly counters: Metrics.Counters
   /** Approvals the plan asked for (granted at once by the bench). */
   readonly approvals: number
+  /** Event-loop delay of this process during the campaign: p99 and max, ms. */
+  readonly eventLoopDelayP99Ms: number
+  readonly eventLoopDelayMaxMs: number
+  /**
+   * Round trips of a KV put on the node's connection every 300 ms during the campaign (the
+   * path of placement heartbeats, whose lateness closes the commit fence).
+   */
+  readonly kvPutMs: ReadonlyArray<number>
 }
 
 /** A running in-process node. */
@@ -126,15 +139,19 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
   const runtime = ManagedRuntime.make(layer)
   const scope = Effect.runSync(Scope.make())
   const cleanup = async () => {
+    forget()
     await Effect.runPromise(Scope.close(scope, Exit.void)).catch(() => undefined)
     await runtime.dispose().catch(() => undefined)
     await Environment.destroyPrefix(prefix).catch(() => 0)
     await Environment.dropDatabase(db)
   }
+  const forget = onAbort(cleanup)
   try {
     const handle = await runtime.runPromise(NatsClient)
     const { subjects } = await runtime.runPromise(Deployment.Deployment)
-    const traffic = RoundTrips.attach(handle.nc)
+    const traffic = RoundTrips.attach(handle.nc, (subject) => subject.includes("-bench-probe"))
+    const probeKv = await handle.kvm.create(`${prefix}-bench-probe`, { history: 1 })
+    const probeValue = new TextEncoder().encode(JSON.stringify({ at: 0, id: "bench-probe" }))
     const node = await runtime.runPromise(Node.start(CrmApp.nodeOptions).pipe(Scope.extend(scope)))
 
     const loadContacts = (tenant: string, n: number) =>
@@ -148,6 +165,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
       const subs: Array<Subscription> = []
       let firstContact = Number.NaN
       let planned = Number.NaN
+      let accepted = Number.NaN
       let resolveDone: () => void = () => {}
       const done = new Promise<void>((resolve) => (resolveDone = resolve))
       if (o.trace) {
@@ -162,6 +180,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
       }
       subs.push(handle.nc.subscribe(evt(Campaign.ContactProgress.type), { max: 1, callback: () => void (firstContact = now()) }))
       subs.push(handle.nc.subscribe(evt(Campaign.CampaignPlanned.type), { max: 1, callback: () => void (planned = now()) }))
+      subs.push(handle.nc.subscribe(evt(Campaign.CampaignStarted.type), { max: 1, callback: () => void (accepted = now()) }))
       subs.push(handle.nc.subscribe(evt(Campaign.CampaignCompleted.type), { max: 1, callback: () => resolveDone() }))
       // a plan that needs approval is approved at once, as an operator on the dashboard would
       const approved = { count: 0 }
@@ -170,7 +189,16 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
 
       const cmd = Commands.start(subjects, tenant, campaignId, o.target)
       const before = { ...node.counters }
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      loopDelay.enable()
+      const kvPutMs: Array<number> = []
+      const probe = setInterval(() => {
+        const t = now()
+        probeKv.put("probe", probeValue).then(() => kvPutMs.push(now() - t), () => kvPutMs.push(Number.POSITIVE_INFINITY))
+      }, 300)
       if (o.countTraffic) traffic.start()
+      const natsPid = Environment.natsServerPid()
+      const nats0 = natsPid === null ? null : Environment.processCpuMs(natsPid)
       const cpu0 = cpuMs()
       const t0 = now()
       await handle.js.publish(cmd.subject, cmd.data, { msgID: cmd.id })
@@ -180,8 +208,11 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
         new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), o.timeoutMs)))
       ])
       clearTimeout(timer)
+      clearInterval(probe)
+      loopDelay.disable()
       const t1 = now()
       const cpu1 = cpuMs()
+      const nats1 = natsPid === null ? null : Environment.processCpuMs(natsPid)
       const counted = o.countTraffic ? traffic.stop() : null
       const counters = diff(node.counters, before)
       for (const s of subs) s.unsubscribe()
@@ -212,13 +243,18 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
         timedOut,
         seconds: (t1 - t0) / 1000,
         cpuMs: cpu1 - cpu0,
+        natsCpuMs: nats0 === null || nats1 === null ? Number.NaN : nats1 - nats0,
         firstContactMs: firstContact - t0,
+        acceptedMs: accepted - t0,
         plannedMs: planned - t0,
         latenciesMs,
         queuedMs,
         traffic: counted,
         counters,
-        approvals: approved.count
+        approvals: approved.count,
+        eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        eventLoopDelayMaxMs: loopDelay.max / 1e6,
+        kvPutMs
       }
     }
 

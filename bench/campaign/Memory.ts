@@ -1,8 +1,8 @@
 /**
  * Memory: one campaign over a large audience on one worker process, its resident set
  * sampled from /proc every second while the campaign runs (until it completes or the time
- * cap). Flat means the RSS after the first quarter of the contacts does not keep growing
- * with the contacts done (audiences stream in windows, idle contact actors passivate).
+ * cap). Flat means the second half of the run needs no more memory than the first
+ * (audiences stream in windows, idle contact actors passivate).
  */
 import { log, sleep } from "../Bench.js"
 import type * as Driver from "./Driver.js"
@@ -17,11 +17,9 @@ export interface MemoryResult {
   readonly seconds: number
   /** Peak resident set of the worker (VmHWM). */
   readonly peakRssMb: number
-  /** Highest RSS sampled once a quarter of the completed contacts were done, and at the end. */
-  readonly rssAtQuarterMb: number
-  readonly rssAtEndMb: number
-  /** Growth of the RSS from the quarter mark to the end, per 100,000 contacts done meanwhile. */
-  readonly growthMbPer100k: number
+  /** Highest RSS in the first and in the second half of the run (after a warm-up tenth). */
+  readonly firstHalfMaxRssMb: number
+  readonly secondHalfMaxRssMb: number
 }
 
 /** Runs a campaign of `contacts` on one worker, for at most `capMs`. */
@@ -48,11 +46,10 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
     }
     const seconds = (performance.now() - t0) / 1000
     if (progress.done) completed = progress.completed
-    const quarter = samples.find((s) => s.completed >= completed / 4) ?? samples[0] ?? { completed: 0, rss: Number.NaN }
-    const afterQuarter = samples.filter((s) => s.completed >= quarter.completed)
-    const last = samples[samples.length - 1] ?? quarter
-    const maxAfterQuarter = Math.max(...afterQuarter.map((s) => s.rss))
-    const done = completed - quarter.completed
+    // RSS saws up and down with the garbage collector: compare the highest of each half
+    const steady = samples.slice(Math.floor(samples.length / 10))
+    const half = Math.floor(steady.length / 2)
+    const maxOf = (xs: ReadonlyArray<{ rss: number }>) => (xs.length === 0 ? Number.NaN : Math.max(...xs.map((x) => x.rss)))
     log(`memory: ${completed} of ${options.contacts} contacts in ${seconds.toFixed(0)} s, peak RSS ${peak.toFixed(0)} MB`)
     return {
       contacts: options.contacts,
@@ -60,9 +57,8 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
       done: progress.done,
       seconds,
       peakRssMb: peak,
-      rssAtQuarterMb: quarter.rss,
-      rssAtEndMb: last.rss,
-      growthMbPer100k: done > 0 ? ((maxAfterQuarter - quarter.rss) * 100_000) / done : Number.NaN
+      firstHalfMaxRssMb: maxOf(steady.slice(0, half)),
+      secondHalfMaxRssMb: maxOf(steady.slice(half))
     }
   } finally {
     await worker.stop()

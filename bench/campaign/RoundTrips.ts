@@ -37,15 +37,15 @@ export interface TrafficCounter {
   readonly stop: () => Traffic
 }
 
-/** Wraps the connection's outbound path; counting is off until `start`. */
-export const attach = (nc: NatsConnection): TrafficCounter => {
+/** Wraps the connection's outbound path; counting is off until `start`; `ignore` skips the bench's own traffic. */
+export const attach = (nc: NatsConnection, ignore: (subject: string) => boolean = () => false): TrafficCounter => {
   const protocol = (nc as unknown as { protocol: { publish: (subject: string, payload?: unknown, options?: { reply?: string }) => void } })
     .protocol
   const original = protocol.publish.bind(protocol)
   let counting = false
   let t = empty()
   protocol.publish = (subject, payload, options) => {
-    if (counting) {
+    if (counting && !ignore(subject)) {
       if (subject.startsWith("$JS.ACK.")) t.acks++
       else if (subject.startsWith("$JS.API.CONSUMER.MSG.NEXT.")) t.pulls++
       else if (subject.startsWith("$JS.API.DIRECT.GET.") || subject.startsWith("$JS.API.STREAM.MSG.GET.")) t.kvReads++

@@ -8,22 +8,27 @@
  */
 import { log, now, sleep, until } from "../Bench.js"
 import type * as Driver from "./Driver.js"
-import { cpuMeter, natsServerPid } from "./Environment.js"
+import { cpuMeter, natsServerPid, pidsNamed } from "./Environment.js"
 import * as Workers from "./Workers.js"
 
 /** One measured point. */
 export interface Point {
   readonly workers: number
   readonly contactsPerSec: number
-  /** Cores used by all workers together, by the nats-server, and by the whole machine. */
+  /** Cores used by all workers together, by the nats-server, by Postgres (all its processes) and by the whole machine. */
   readonly workerCores: number
   readonly natsCores: number
+  readonly postgresCores: number
   readonly machineCores: number
+  /** Cores used by everything else (this bench process included): other load on a shared machine. */
+  readonly otherCores: number
   /** State conflicts and redeliveries the workers counted during the window, per contact. */
   readonly conflictsPerContact: number
   readonly redeliveriesPerContact: number
   /** A campaign finished inside the window (the rate then understates the capacity). */
   readonly drained: boolean
+  /** From the new workers being ready to every partition held and every worker seeing all (NaN: never). */
+  readonly settleMs: number
 }
 
 /** Options of a scale-out run. */
@@ -37,6 +42,8 @@ export interface ScaleOutOptions {
   /** Time given to new workers to join before a window opens. */
   readonly warmupMs: number
   readonly windowMs: number
+  /** Partitions of the deployment (to know when placement has settled). Default 32. */
+  readonly partitions?: number
 }
 
 /** Runs the points in order on the driver's prefix and database. */
@@ -67,15 +74,31 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
     for (const n of options.workers) {
       log(`scale-out: ${n} worker(s), ${options.modelDelayMs} ms per model call`)
       await grow(n)
+      // placement settles: every partition held once, every worker sees every other
+      const t = now()
+      const partitions = options.partitions ?? 32
+      const settled = () => {
+        const reports = workers.map((w) => w.last())
+        return (
+          reports.every((r) => r !== null && r.liveNodes === workers.length && (r.owned > 0 || workers.length > partitions)) &&
+          reports.reduce((a, r) => a + (r?.owned ?? 0), 0) === partitions
+        )
+      }
+      let settleMs = Number.NaN
+      await until("placement to settle", settled, 30_000, 100).then(
+        () => void (settleMs = now() - t),
+        () => log(`scale-out: placement did not settle within 30 s with ${n} worker(s); measuring anyway`)
+      )
       if (progress.length === 0) {
         progress = await Promise.all(campaigns.map((c) => driver.start(c.tenant, c.id, options.contactsPerCampaign)))
         await until("the first delivery", async () => (await delivered()) > 0, 120_000, 200)
       }
-      await sleep(options.warmupMs)
+      // the first point also waits for the campaigns to ramp up and the worker's code to warm
+      await sleep(points.length === 0 ? 2 * options.warmupMs : options.warmupMs)
       const counters0 = workers.map((w) => w.last()?.counters)
       const d0 = await delivered()
       const t0 = now()
-      const meter = cpuMeter([natsPid, ...workers.map((w) => w.pid)])
+      const meter = cpuMeter([natsPid === null ? [] : [natsPid], workers.map((w) => w.pid), pidsNamed("postgres")])
       const deadline = t0 + options.windowMs
       while (now() < deadline && !progress.some((p) => p.done)) await sleep(250)
       const d1 = await delivered()
@@ -88,12 +111,15 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
       points.push({
         workers: n,
         contactsPerSec: ((d1 - d0) * 1000) / (t1 - t0),
-        workerCores: cpu.cores.slice(1).reduce((a, b) => a + b, 0),
-        natsCores: cpu.cores[0] ?? Number.NaN,
+        workerCores: cpu.cores[1]!,
+        natsCores: cpu.cores[0]!,
+        postgresCores: cpu.cores[2]!,
         machineCores: cpu.machineCores,
+        otherCores: cpu.machineCores - cpu.cores[1]! - (Number.isNaN(cpu.cores[0]!) ? 0 : cpu.cores[0]!) - (Number.isNaN(cpu.cores[2]!) ? 0 : cpu.cores[2]!),
         conflictsPerContact: (sum(counters1, "stateConflicts") - sum(counters0, "stateConflicts")) / contacts,
         redeliveriesPerContact: (sum(counters1, "redeliveries") - sum(counters0, "redeliveries")) / contacts,
-        drained: progress.some((p) => p.done)
+        drained: progress.some((p) => p.done),
+        settleMs
       })
       log(`scale-out: ${n} worker(s): ${points[points.length - 1]!.contactsPerSec.toFixed(1)} contacts/s`)
       if (progress.some((p) => p.done)) break

@@ -16,7 +16,7 @@ import { Deployment } from "../../nats/index.js"
 import { NatsClient } from "../../nats/NatsClient.js"
 import { Address, Campaign, DeadLetter, Ids, Message } from "../../protocols/index.js"
 import { Actor, Agent, Locks, Node, Outbox } from "../../runtime/index.js"
-import { cpuMs, now, percentile } from "../Bench.js"
+import { cpuMs, now, onAbort, percentile } from "../Bench.js"
 import * as Environment from "./Environment.js"
 import * as RoundTrips from "./RoundTrips.js"
 
@@ -160,11 +160,24 @@ export interface SkeletonResult {
   readonly cpuMsPerContact: number
   readonly p99Ms: number
   readonly traffic: RoundTrips.Traffic
+  /** CPU the nats-server spent per contact (NaN when it is not a process of this machine). */
+  readonly natsCpuMsPerContact: number
 }
 
 /** Runs `contacts` through the skeleton in windows of `window` (after a warm-up). */
-export const run = async (options: { readonly contacts: number; readonly warmup?: number; readonly window?: number }): Promise<SkeletonResult> => {
+export const run = async (options: {
+  /** Contacts measured (the least, when `seconds` is given). */
+  readonly contacts: number
+  /** Size the measured run to last about this long at the warm-up's rate, up to `maxContacts`. */
+  readonly seconds?: number
+  readonly maxContacts?: number
+  readonly warmup?: number
+  readonly window?: number
+  /** Node options for experiments (actor host tunables). */
+  readonly node?: Pick<Node.NodeOptions<unknown>, "actorHost" | "placement">
+}): Promise<SkeletonResult> => {
   const prefix = Environment.freshPrefix()
+  const forget = onAbort(() => Environment.destroyPrefix(prefix).then(() => undefined))
   const layer = Locks.layer.pipe(
     Layer.provideMerge(Deployment.layerWith({ servers: [Environment.natsUrl], prefix, name: `bench-skeleton-${prefix}` })),
     Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Warning))
@@ -176,7 +189,7 @@ export const run = async (options: { readonly contacts: number; readonly warmup?
     const nats = await runtime.runPromise(NatsClient)
     const { subjects } = await runtime.runPromise(Deployment.Deployment)
     const traffic = RoundTrips.attach(nats.nc)
-    await runtime.runPromise(Node.start({ registry, actors: [probe], agents, commands: [] }).pipe(Scope.extend(scope)))
+    await runtime.runPromise(Node.start({ registry, actors: [probe], agents, commands: [], ...options.node }).pipe(Scope.extend(scope)))
     const window = options.window ?? 512
     const phase = (campaignId: string, n: number) =>
       new Promise<{ seconds: number; cpu: number; latencies: Array<number> }>((resolve, reject) => {
@@ -229,21 +242,31 @@ export const run = async (options: { readonly contacts: number; readonly warmup?
         )
         nats.nc.flush().then(refill, reject)
       })
-    await phase("skeleton-warm", options.warmup ?? 500)
+    const warmup = options.warmup ?? 500
+    const warm = await phase("skeleton-warm", warmup)
+    const contacts =
+      options.seconds === undefined
+        ? options.contacts
+        : Math.min(options.maxContacts ?? Number.POSITIVE_INFINITY, Math.max(options.contacts, Math.round(((warmup / warm.seconds) * options.seconds) / 100) * 100))
+    const natsPid = Environment.natsServerPid()
+    const nats0 = natsPid === null ? null : Environment.processCpuMs(natsPid)
     traffic.start()
-    const r = await phase("skeleton-run", options.contacts)
+    const r = await phase("skeleton-run", contacts)
     const counted = traffic.stop()
+    const nats1 = natsPid === null ? null : Environment.processCpuMs(natsPid)
     return {
-      contacts: options.contacts,
-      contactsPerSec: options.contacts / r.seconds,
-      cpuMsPerContact: r.cpu / options.contacts,
+      contacts,
+      contactsPerSec: contacts / r.seconds,
+      cpuMsPerContact: r.cpu / contacts,
       p99Ms: percentile(r.latencies, 99),
-      traffic: counted
+      traffic: counted,
+      natsCpuMsPerContact: nats0 === null || nats1 === null ? Number.NaN : (nats1 - nats0) / contacts
     }
   } finally {
     for (const s of subs) s.unsubscribe()
     await Effect.runPromise(Scope.close(scope, Exit.void)).catch(() => undefined)
     await runtime.dispose().catch(() => undefined)
     await Environment.destroyPrefix(prefix).catch(() => 0)
+    forget()
   }
 }

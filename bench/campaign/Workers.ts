@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Metrics } from "../../runtime/index.js"
+import { onAbort } from "../Bench.js"
 import { natsUrl, runtimeSettings } from "./Environment.js"
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -16,6 +17,9 @@ const repoDir = join(benchDir, "..")
 /** One `bench-report` line of a worker. */
 export interface Report {
   readonly counters: Metrics.Counters
+  /** Partitions the worker holds, and the live nodes it sees. */
+  readonly owned: number
+  readonly liveNodes: number
   readonly rssMb: number
   readonly heapMb: number
   readonly cpuMs: number
@@ -98,9 +102,11 @@ export const spawnWorker = (options: WorkerOptions): Worker => {
     }
   })
   child.stderr!.on("data", (d: Buffer) => void (tail = (tail + d.toString()).slice(-4000)))
+  const forget = onAbort(async () => void (exited || child.kill("SIGKILL")))
   const exit = new Promise<void>((resolve) =>
     child.on("exit", (code, signal) => {
       exited = true
+      forget()
       clearTimeout(timer)
       rejectReady(new Error(`worker ${options.name} exited (${code ?? signal}) before it was ready:\n${tail}`))
       resolve()

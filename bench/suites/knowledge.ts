@@ -179,7 +179,7 @@ const suite: Suite = {
   name: "knowledge",
   run: async ({ full }) => {
     const sizes = full ? { contacts: 50_000, deals: 10_000, activities: 100_000 } : { contacts: 5_000, deals: 1_000, activities: 10_000 }
-    const queries = full ? 300 : 150
+    const queries = full ? 300 : 100
     const url = process.env.DATABASE_URL
     const engine = url ? "Postgres" : "PGlite"
     const label = `${fmtN(sizes.contacts)} contacts, ${fmtN(sizes.deals)} deals, ${fmtN(sizes.activities)} activities, ${engine}`
@@ -211,7 +211,7 @@ const suite: Suite = {
       const recalls = yield* sample(queries, (i) => memory.recall(tenant, { contactId: ContactId.make(anyContact()), query: i % 2 ? "price proposal" : "demo next week", limit: 10 }))
       const mentions = yield* sample(Math.ceil(queries / 3), (i) => memory.lastMention(tenant, products[i % products.length]!))
 
-      const events: Array<InboundEvent> = Array.from({ length: full ? 2000 : 300 }, (_, i) => ({
+      const events: Array<InboundEvent> = Array.from({ length: full ? 2000 : 200 }, (_, i) => ({
         type: "inbound.email-received",
         payload: {
           eventId: EventId.make(`bench-em-${i}`), contactId: ContactId.make(anyContact()), from: "someone@example.example",
