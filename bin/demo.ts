@@ -10,7 +10,7 @@
  *          --goal "..." (default "call 50 qualified enterprise leads"), --tenant ID (default demo).
  */
 import { DeliverPolicy } from "@nats-io/jetstream"
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { parseArgs } from "node:util"
 import { CrmApp } from "../actors/index.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -20,6 +20,7 @@ import * as LocalServer from "../nats/LocalServer.js"
 import { Campaign, Command, Ids } from "../protocols/index.js"
 import * as Database from "../storage/Database.js"
 import * as DemoData from "../storage/DemoData.js"
+import * as DispatchPolicy from "../actors/guardrails/DispatchPolicy.js"
 import { devSecret, logging, printDevLink, runtimeNode } from "./Launch.js"
 import { NodeRuntime } from "@effect/platform-node"
 
@@ -137,10 +138,12 @@ const program = Effect.gen(function* () {
   const secret = yield* devSecret
   const jwt = Option.isSome(secret) ? { jwtSecret: Option.some(Redacted.make(secret.value)) } : {}
   const layers = Layer.mergeAll(
-    CrmApp.services(Database.layer),
+    // sandbox channels send nothing, so the demo works every time zone at any hour
+    CrmApp.services(Database.layer, { policy: DispatchPolicy.layerWith(DispatchPolicy.anyTime) }),
     Gateway.layer.pipe(Layer.provide(GatewayConfig.layerWith({ port: gatewayPort, ...jwt })))
   ).pipe(Layer.provideMerge(nats))
-  yield* campaign(secret).pipe(Effect.provide(layers))
+  // the node's scope closes (drains) before the layers it needs (the NATS connection)
+  yield* Effect.scoped(campaign(secret)).pipe(Effect.provide(layers))
 })
 
 NodeRuntime.runMain(
@@ -153,5 +156,14 @@ NodeRuntime.runMain(
         process.exitCode = 1
       })
     )
-  ) as Effect.Effect<void, unknown>
+  ) as Effect.Effect<void, unknown>,
+  {
+    // the demo is a job: once its scopes are closed (node drained, connection closed) it exits,
+    // whatever timers a library may still hold
+    teardown: (exit, onExit) => {
+      const code = Exit.isSuccess(exit) ? Number(process.exitCode ?? 0) : 1
+      onExit(code)
+      process.exit(code)
+    }
+  }
 )

@@ -372,7 +372,7 @@ export const make = <R>(
       }
       counters.residentActors = cells.size
     })
-    yield* Effect.forkDaemon(sweep.pipe(Effect.delay("5 seconds"), Effect.forever))
+    yield* Effect.forkScoped(sweep.pipe(Effect.delay("5 seconds"), Effect.forever))
 
     const waitIdle = Effect.async<void>((resume) => {
       if (running === 0) return resume(Effect.void)
