@@ -4,8 +4,8 @@
  * in-progress acks while it runs), publish the outbox, then ack. Past its retries the
  * message is dead-lettered and the sender, if it is an actor, is told.
  */
-import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Either, Fiber, Runtime, Schedule, type Scope } from "effect"
+import type { Consumer, JsMsg } from "@nats-io/jetstream"
+import { Cause, Effect, Either, Runtime, Schedule, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
 import type { AgentContext, AgentDefinition } from "../Agent.js"
 import { describe, HandlerFailed } from "../Errors.js"
@@ -34,7 +34,7 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
     yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
     const runtimeFork = (effect: Effect.Effect<void, never, R>, onDone: () => void) =>
       runFork(effect).addObserver(onDone)
-    const loops: Array<{ consumption: Consumption.Consumption; idle: () => Promise<void> }> = []
+    const loops: Array<Consumption.BoundedConsumption> = []
 
     const commitRetry = Schedule.exponential("50 millis", 2).pipe(
       Schedule.either(Schedule.spaced("2 seconds")),
@@ -113,35 +113,18 @@ export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R
         const concurrency = def.concurrency ?? 64
         const self = Address.agent(def.name)
         const accepts = new Set(def.accepts.map((a) => a.type))
-        // at most `concurrency` handlers at once; the iterator is not read while all are busy,
-        // so the consumer stops pulling (backpressure)
-        let running = 0
-        let wake: (() => void) | null = null
-        const done = () => {
-          running--
-          const w = wake
-          wake = null
-          w?.()
-        }
-        const consumption = Consumption.start(
+        const consumption = Consumption.startBounded(
           consumer,
-          { max_messages: concurrency * 2 },
-          async (msg) => {
-            running++
-            runtimeFork(processOne(def, accepts, self, msg), done)
-            while (running >= concurrency) await new Promise<void>((resolve) => (wake = resolve))
-          },
+          concurrency,
+          (msg, done) => runtimeFork(processOne(def, accepts, self, msg), done),
           (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`))
         )
-        const idle = async () => {
-          while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
-        }
-        loops.push({ consumption, idle })
+        loops.push(consumption)
       })
 
     const drain = (timeoutMs: number) =>
       Effect.gen(function* () {
-        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.consumption.stop()), { discard: true })
+        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.stop()), { discard: true })
         yield* Effect.forEach(loops, (l) => Effect.promise(l.idle), { discard: true }).pipe(
           Effect.timeout(timeoutMs),
           Effect.ignore

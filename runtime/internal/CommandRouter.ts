@@ -65,32 +65,16 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
         )
       )
 
-    let running = 0
-    let wake: (() => void) | null = null
-    const done = () => {
-      running--
-      const w = wake
-      wake = null
-      w?.()
-    }
-    const consumption = Consumption.start(
+    const consumption = Consumption.startBounded(
       consumer,
-      { max_messages: 256 },
-      async (msg) => {
-        running++
-        runFork(one(msg)).addObserver(done)
-        while (running >= 64) await new Promise<void>((resolve) => (wake = resolve))
-      },
+      64,
+      (msg, done) => void runFork(one(msg)).addObserver(done),
       (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`))
     )
     return {
       drain: (timeoutMs: number) =>
         Effect.promise(() => consumption.stop()).pipe(
-          Effect.zipRight(
-            Effect.promise(async () => {
-              while (running > 0) await new Promise<void>((resolve) => (wake = resolve))
-            }).pipe(Effect.timeout(timeoutMs), Effect.ignore)
-          )
+          Effect.zipRight(Effect.promise(consumption.idle).pipe(Effect.timeout(timeoutMs), Effect.ignore))
         )
     } satisfies CommandRouter
   })

@@ -48,3 +48,47 @@ export const start = (
     }
   }
 }
+
+/** A consumption that handles up to `concurrency` messages at once. */
+export interface BoundedConsumption extends Consumption {
+  /** Resolves when no handler is running. */
+  readonly idle: () => Promise<void>
+}
+
+/**
+ * Consumes with at most `concurrency` handlers in flight: `handle` starts one and calls
+ * `done` when it finishes. While all are busy the iterator is not read, so the consumer
+ * stops pulling (backpressure); what it buffers is bounded by `concurrency * 2`.
+ */
+export const startBounded = (
+  consumer: Consumer,
+  concurrency: number,
+  handle: (msg: JsMsg, done: () => void) => void,
+  onError: (e: unknown) => void = () => {}
+): BoundedConsumption => {
+  let running = 0
+  let wake: (() => void) | null = null
+  const done = () => {
+    running--
+    const w = wake
+    wake = null
+    w?.()
+  }
+  const wait = () => new Promise<void>((resolve) => (wake = resolve))
+  const consumption = start(
+    consumer,
+    { max_messages: concurrency * 2 },
+    async (msg) => {
+      running++
+      handle(msg, done)
+      while (running >= concurrency) await wait()
+    },
+    onError
+  )
+  return {
+    stop: consumption.stop,
+    idle: async () => {
+      while (running > 0) await wait()
+    }
+  }
+}
