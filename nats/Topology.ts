@@ -20,7 +20,7 @@ export const nanos = (ms: number): number => ms * 1_000_000
 
 /** Per-consumer delivery settings. */
 export interface DeliverySettings {
-  /** How long a delivered, unacked message waits before redelivery. Default 15 s. */
+  /** How long a delivered, unacked message waits before redelivery (a dead node's work moves after this). Default 8 s; handlers in flight send in-progress acks every 2 s. */
   readonly ackWaitMs: number
   /** Deliveries before JetStream gives up (the runtime dead-letters well before). Default 20. */
   readonly maxDeliver: number
@@ -29,7 +29,7 @@ export interface DeliverySettings {
 }
 
 /** Default delivery settings of mailboxes and work queues. */
-export const defaultDelivery: DeliverySettings = { ackWaitMs: 15_000, maxDeliver: 20, maxAckPending: 4096 }
+export const defaultDelivery: DeliverySettings = { ackWaitMs: 8_000, maxDeliver: 20, maxAckPending: 4096 }
 
 /** KV bucket names for a prefix. */
 export const buckets = (prefix: string) => ({

@@ -82,7 +82,7 @@ export interface ActorHost {
   readonly residentCount: () => number
 }
 
-const heartbeatEveryMs = 4_000
+const heartbeatEveryMs = 2_000
 
 /** Creates the actor host for a set of actor definitions. */
 export const make = <R>(

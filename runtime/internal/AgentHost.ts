@@ -22,7 +22,7 @@ export interface AgentHost {
   readonly drain: (timeoutMs: number) => Effect.Effect<void>
 }
 
-const heartbeatEveryMs = 4_000
+const heartbeatEveryMs = 2_000
 
 /** Creates the agent host. */
 export const make = <R>(transport: Transport): Effect.Effect<AgentHost, never, R | Scope.Scope> =>
