@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { Subjects } from "../protocols/index.js"
-import type { NatsConnectError, ProvisionError } from "./Errors.js"
+import type { ProvisionError } from "./Errors.js"
 import * as NatsClientModule from "./NatsClient.js"
 import { NatsClient } from "./NatsClient.js"
 import * as NatsConfigModule from "./NatsConfig.js"

@@ -16,7 +16,7 @@ import { CampaignRepo } from "../../storage/CampaignRepo.js"
 import * as DemoData from "../../storage/DemoData.js"
 import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Crm from "../fixtures/Crm.js"
-import { WsClient } from "../fixtures/WsClient.js"
+import { Client } from "../fixtures/WsClient.js"
 import { authSettings, token } from "../gateway/Tokens.js"
 
 const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0, ...authSettings })).pipe(Layer.provideMerge(Crm.layer()))
@@ -32,9 +32,9 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const gw = yield* Gateway.Gateway
       const campaignId = Ids.CampaignId.make("cmp-e2e-1")
 
-      const live = yield* Effect.promise(() => WsClient.connect(`${gw.url}?token=${viewer}`))
+      const live = yield* Effect.promise(() => Client.open(`${gw.url}?token=${viewer}`))
       live.send({ op: "subscribe", campaignId })
-      yield* Effect.promise(() => live.until("subscribed", (c) => c.frames.some((f) => f.op === "subscribed")))
+      yield* Effect.promise(() => live.next("subscribed"))
 
       yield* Crm.publishCommand(tenant, Campaign.StartCampaign, {
         campaignId,
@@ -45,10 +45,11 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
         targetCount: 40,
         budget: { maxActions: 1000, maxCostUsd: 100 }
       })
-      const isDone = (c: WsClient) => c.events(campaignId).some((e) => e.type === "event.campaign-completed")
-      yield* Effect.promise(() => live.until("campaign completed event", isDone, 60_000))
+      const isDone = (c: Client) => () => (c.events(campaignId).some((e) => e.type === "event.campaign-completed") ? true : undefined)
+      yield* Effect.promise(() => live.until("campaign completed event", isDone(live), 60_000))
 
-      const events = live.events(campaignId)
+      // payloads are checked by the assertions below
+      const events: Array<{ seq: number; id: string; type: string; payload: any }> = live.events(campaignId)
       const completed = events.find((e) => e.type === "event.campaign-completed")!.payload.summary
       const planned = events.find((e) => e.type === "event.campaign-planned")!.payload.plan
       // the planner read "enterprise" and "qualified" from the goal and recorded its reasoning
@@ -76,9 +77,9 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
 
       // a second client resuming from a middle sequence sees exactly the rest
       const mid = Math.floor(events.length / 2)
-      const resumed = yield* Effect.promise(() => WsClient.connect(`${gw.url}?token=${viewer}`))
+      const resumed = yield* Effect.promise(() => Client.open(`${gw.url}?token=${viewer}`))
       resumed.send({ op: "subscribe", campaignId, fromSeq: events[mid]!.seq })
-      yield* Effect.promise(() => resumed.until("resumed client completed", isDone))
+      yield* Effect.promise(() => resumed.until("resumed client completed", isDone(resumed), 60_000))
       expect(resumed.events(campaignId).map((e) => e.id)).toEqual(events.slice(mid).map((e) => e.id))
 
       // the outside world: one ledger entry per contact that got past consent and locks
@@ -89,8 +90,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const record = yield* (yield* CampaignRepo).get(tenant, campaignId)
       expect(Option.getOrThrow(record).status).toBe("completed")
       expect(node.counters.deadLetters).toBe(0)
-      live.close()
-      resumed.close()
+      yield* Effect.promise(() => Promise.all([live.close(), resumed.close()]))
     })
   )
 })

@@ -13,7 +13,7 @@ import * as NatsClient from "../../nats/NatsClient.js"
 import { Address, Campaign, DeadLetter, type Ids, Message } from "../../protocols/index.js"
 import * as NatsFixture from "../fixtures/Nats.js"
 import { authSettings, token } from "./Tokens.js"
-import { connect, waitUntil } from "./WsClient.js"
+import { connect, waitUntil } from "../fixtures/WsClient.js"
 
 const LIMITS = { port: 0, host: "127.0.0.1", heartbeatInterval: Duration.millis(200), maxFramesPerSecond: 10, maxSubscriptions: 4, ...authSettings }
 const Env = Gateway.layer.pipe(Layer.provide(GatewayConfig.layerWith(LIMITS)), Layer.provideMerge(NatsFixture.layer()))

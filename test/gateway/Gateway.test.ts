@@ -14,7 +14,7 @@ import * as NatsConfig from "../../nats/NatsConfig.js"
 import { Address, Campaign, Ids, Message } from "../../protocols/index.js"
 import * as NatsFixture from "../fixtures/Nats.js"
 import { authSettings, token } from "./Tokens.js"
-import { connect, getJson, refusedUpgrade, waitUntil } from "./WsClient.js"
+import { connect, getJson, refusedUpgrade, waitUntil } from "../fixtures/WsClient.js"
 
 const LIMITS = {
   port: 0,

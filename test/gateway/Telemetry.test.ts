@@ -17,7 +17,7 @@ import { Address, Campaign, type Ids, Message, Trace } from "../../protocols/ind
 import { Outbox } from "../../runtime/index.js"
 import * as NatsFixture from "../fixtures/Nats.js"
 import { authSettings, token } from "./Tokens.js"
-import { connect } from "./WsClient.js"
+import { connect } from "../fixtures/WsClient.js"
 
 interface Span { readonly traceId: string; readonly spanId: string; readonly parentSpanId?: string; readonly name: string }
 const received: Array<Span> = []
