@@ -53,6 +53,8 @@ export interface Registry {
   readonly decode: (bytes: Uint8Array, options?: { readonly maxBytes?: number }) => Either.Either<Decoded, Errors.DecodeError>
   readonly decodeJson: (json: unknown) => Either.Either<Decoded, Errors.DecodeError>
   readonly encode: (envelope: Omit<Envelope, "payload" | "type" | "v">, def: MessageType, payload: unknown) => Uint8Array
+  /** The same as `encode`, as the JSON text (to embed in a larger document without re-encoding). */
+  readonly encodeJson: (envelope: Omit<Envelope, "payload" | "type" | "v">, def: MessageType, payload: unknown) => string
 }
 
 /** Builds a registry over a set of message types (the last definition of a type wins). */
@@ -94,6 +96,11 @@ export const registry = (defs: Iterable<MessageType>): Registry => {
     return Either.right({ envelope, type: def.type, payload: payload.right })
   }
 
+  const encodeJson = (envelope: Omit<Envelope, "payload" | "type" | "v">, def: MessageType, payload: unknown) => {
+    const encoder = encoders.get(def.type) ?? Schema.encodeSync(def.payload as Schema.Schema<unknown, unknown>)
+    const wire: EnvelopeEncoded = { ...envelope, type: def.type, v: def.version, payload: encoder(payload) }
+    return JSON.stringify(wire)
+  }
   return {
     types,
     decodeJson,
@@ -112,10 +119,7 @@ export const registry = (defs: Iterable<MessageType>): Registry => {
       }
       return decodeJson(json)
     },
-    encode: (envelope, def, payload) => {
-      const encoder = encoders.get(def.type) ?? Schema.encodeSync(def.payload as Schema.Schema<unknown, unknown>)
-      const wire: EnvelopeEncoded = { ...envelope, type: def.type, v: def.version, payload: encoder(payload) }
-      return textEncoder.encode(JSON.stringify(wire))
-    }
+    encode: (envelope, def, payload) => textEncoder.encode(encodeJson(envelope, def, payload)),
+    encodeJson
   }
 }

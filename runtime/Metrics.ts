@@ -14,6 +14,14 @@ export interface Counters {
   redeliveries: number
   staleSkipped: number
   stateConflicts: number
+  /** Messages of a committed outbox published again by a host that loaded the actor. */
+  outboxRepublished: number
+  /** Durable timers fired (due, their messages published). */
+  timersFired: number
+  /** Durable timers put back because not yet due (each wait of at most a hop). */
+  timerHops: number
+  /** Due durable timers put back by the node's fire rate (spread after downtime). */
+  timersHeldBack: number
   /** Gauge: messages being handled now. */
   inFlight: number
   /** Gauge: resident actors. */
@@ -32,6 +40,10 @@ export const make = (): Counters => ({
   redeliveries: 0,
   staleSkipped: 0,
   stateConflicts: 0,
+  outboxRepublished: 0,
+  timersFired: 0,
+  timerHops: 0,
+  timersHeldBack: 0,
   inFlight: 0,
   residentActors: 0,
   passivations: 0

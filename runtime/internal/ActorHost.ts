@@ -1,11 +1,13 @@
 /**
  * The actor engine of one node. For each owned partition it consumes the partition's
  * mailbox consumer and routes deliveries to cells, one per actor id. A cell handles its
- * queue one message at a time, in order, then commits the batch: publish every outgoing
- * message (deterministic ids), write the state with a revision check, and only then ack.
+ * queue one message at a time, in order, then commits the batch: the state and every
+ * outgoing message are written together with a revision check (a transactional outbox),
+ * then the messages are published (deterministic ids), and only then acked.
  * A redelivered message whose sequence is already in the state is acked without effect:
  * the state records the sequences it applied above the consumer's ack floor, because after a
- * failover an old redelivery can arrive after newer messages.
+ * failover an old redelivery can arrive after newer messages. With a tracer configured, each
+ * message is handled in a span continuing its envelope's trace (`MessageSpan`).
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
@@ -16,6 +18,7 @@ import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
 import * as Consumption from "./Consumption.js"
 import * as Heartbeat from "./Heartbeat.js"
+import * as MessageSpan from "./MessageSpan.js"
 import type { StateStore } from "./StateStore.js"
 import type { Transport } from "./Transport.js"
 
@@ -83,6 +86,8 @@ export interface ActorHost {
 }
 
 const heartbeatEveryMs = 2_000
+/** A loaded outbox younger than this is republished (JetStream's de-duplication window is 120 s). */
+const REPUBLISH_WITHIN_MS = 60_000
 
 /** Creates the actor host for a set of actor definitions. */
 export const make = <R>(
@@ -207,6 +212,18 @@ export const make = <R>(
       Effect.gen(function* () {
         const stored = yield* store.load(cell.key)
         const codec = codecs.get(cell.def.type)!
+        const o = stored?.value.o
+        if (o !== undefined && o.length > 0) {
+          // the last commit's outbox: published unless its batch may not have been acked
+          // (a host died between commit and ack); republishing is harmless within the
+          // de-duplication window, and needed if the batch was never published
+          const floor = floors.get(cell.partition) ?? 0
+          const unacked = (stored!.value.ob ?? []).some((q) => q > floor)
+          if (unacked || Date.now() - (stored!.value.ot ?? 0) < REPUBLISH_WITHIN_MS) {
+            yield* transport.publishWire(o).pipe(Effect.retry(commitRetry))
+            counters.outboxRepublished += o.length
+          }
+        }
         if (stored === null || stored.value.s === undefined) {
           cell.state = cell.def.initial(cell.id, cell.tenant)
           cell.revision = stored?.revision ?? 0
@@ -257,6 +274,7 @@ export const make = <R>(
               attempts,
               message: describe(error)
             })
+            yield* Effect.annotateCurrentSpan("nexus.dead_lettered", true)
             yield* transport.deadLetter(item.msg, cell.address, failure, item.decoded).pipe(Effect.orDie)
             if (!cell.def.onDeadLetter || item.decoded.type === DeadLetter.DeadLettered.type) {
               return { state, out: [] as ReadonlyArray<OutgoingMessage> }
@@ -267,7 +285,9 @@ export const make = <R>(
             )
             return { state: next, out: outbox.messages as ReadonlyArray<OutgoingMessage> }
           })
-        )
+        ),
+        // one span per message, continuing its envelope's trace (what it sends are its children)
+        (handled) => MessageSpan.around(handled, "actor.handle", item.msg, item.decoded, cell.address)
       )
     }
 
@@ -300,15 +320,20 @@ export const make = <R>(
           if (!options.mayCommit(cell.partition)) {
             return yield* new Fenced({ partition: cell.partition, message: `partition ${cell.partition} is not held by this node` })
           }
-          yield* transport.publish(out).pipe(Effect.retry(commitRetry))
+          // transactional outbox: the state and what it sends are committed together
+          // (revision-checked, so a host that lost the actor commits nothing), then
+          // published, then acked. What is published always matches a committed state.
+          const wire = transport.wire(out)
           const codec = codecs.get(cell.def.type)!
           const floor = floors.get(cell.partition) ?? 0
           const keep = [...cell.applied, ...applied].filter((q) => q > floor)
+          const stored = wire.length > 0 ? { s: codec.encode(state), d: keep, o: wire, ob: applied, ot: Date.now() } : { s: codec.encode(state), d: keep }
           cell.revision = yield* store
-            .save(cell.key, { s: codec.encode(state), d: keep }, cell.revision)
+            .save(cell.key, stored, cell.revision)
             .pipe(Effect.retry({ schedule: commitRetry, while: (e) => e._tag !== "StateConflict" }))
           cell.state = state
           cell.applied = new Set(keep)
+          yield* transport.publishWire(wire).pipe(Effect.retry(commitRetry))
         }
         for (const item of batch) item.msg.ack()
       })
@@ -417,7 +442,7 @@ export const make = <R>(
     const drain = (timeoutMs: number) =>
       Effect.gen(function* () {
         yield* Effect.forEach([...partitions.keys()], stopPartition, { concurrency: "unbounded", discard: true })
-        yield* waitIdle.pipe(Effect.timeout(timeoutMs), Effect.ignore)
+        yield* Effect.interruptible(waitIdle).pipe(Effect.timeout(timeoutMs), Effect.ignore) // drains run in finalizers: uninterruptible unless said
         closed = true
         // anything still queued was never started: hand it back at once
         for (const cell of cells.values()) for (const item of cell.queue.splice(0)) item.msg.nak()

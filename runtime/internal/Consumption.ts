@@ -14,6 +14,16 @@ export interface Consumption {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/**
+ * Pull requests expire after this (the client then pulls again); the server's idle
+ * heartbeats come at half of it, and two missed ones make the client re-pull. The
+ * library's default (30 s) let a pull lost in a consumer-leader move stall work for a
+ * minute or more.
+ */
+const EXPIRES_MS = 5_000
+/** How long a consumption may see nothing before the watchdog asks the server whether work waits. */
+const WATCHDOG_IDLE_MS = 10_000
+
 /** Consumes until stopped; `onMessage` may return a promise to hold back the next pull. */
 export const start = (
   consumer: Consumer,
@@ -23,12 +33,29 @@ export const start = (
 ): Consumption => {
   let stopped = false
   let current: ConsumerMessages | undefined
+  let lastSeen = Date.now()
+  // the watchdog: messages wait, nobody pulls, and we have seen nothing for a while; the
+  // pull was lost (a server restart, a leader move): open the consumption again
+  const watchdog = setInterval(() => {
+    if (stopped || current === undefined || Date.now() - lastSeen < WATCHDOG_IDLE_MS) return
+    lastSeen = Date.now()
+    consumer.info(false).then(
+      (info) => {
+        if (!stopped && info.num_pending > 0 && info.num_waiting === 0) {
+          onError(new Error(`no pull outstanding with ${info.num_pending} messages waiting; consuming again`))
+          current?.stop()
+        }
+      },
+      () => undefined
+    )
+  }, WATCHDOG_IDLE_MS / 2)
   const loop = (async () => {
     while (!stopped) {
       try {
-        current = await consumer.consume(options)
+        current = await consumer.consume({ expires: EXPIRES_MS, ...options })
         if (stopped) break
         for await (const m of current) {
+          lastSeen = Date.now()
           const held = onMessage(m)
           if (held) await held
         }
@@ -42,6 +69,7 @@ export const start = (
   return {
     stop: async () => {
       stopped = true
+      clearInterval(watchdog)
       // close() may wait until the iterator is read again: do not wait on it for long
       await Promise.race([current?.close().catch(() => undefined), sleep(2_000)])
       await Promise.race([loop, sleep(2_000)])

@@ -17,6 +17,17 @@ export interface StoredState {
    * arrive after newer messages, so "applied" cannot be a single high-water mark.
    */
   readonly d: ReadonlyArray<number>
+  /**
+   * The outbox of the batch this state was committed with, published after the commit
+   * (transactional outbox): a host that loads the state republishes it when that batch
+   * may not have been published (its messages are not all acked). De-duplication ids make
+   * a repeat harmless.
+   */
+  readonly o?: ReadonlyArray<{ readonly subject: string; readonly id: string; readonly json: string }>
+  /** Stream sequences of the batch that produced `o`. */
+  readonly ob?: ReadonlyArray<number>
+  /** When `o` was committed (epoch ms). */
+  readonly ot?: number
 }
 
 /** Reads and writes actor state. */
@@ -29,6 +40,14 @@ export interface StateStore {
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
+/** The stored JSON; outbox messages are embedded as their wire JSON text, not encoded again. */
+const encode = (value: StoredState): string => {
+  const head = `{"s":${JSON.stringify(value.s)},"d":${JSON.stringify(value.d)}`
+  if (value.o === undefined || value.o.length === 0) return `${head}}`
+  const o = value.o.map((w) => `{"j":${JSON.stringify(w.subject)},"i":${JSON.stringify(w.id)},"w":${w.json}}`).join(",")
+  return `${head},"o":[${o}],"ob":${JSON.stringify(value.ob ?? [])},"ot":${value.ot ?? 0}}`
+}
+
 /** A state store over a KV bucket. */
 export const make = (kv: KV): StateStore => ({
   load: (key) =>
@@ -38,14 +57,19 @@ export const make = (kv: KV): StateStore => ({
         if (e === null || e.operation !== "PUT" || e.value.length === 0) {
           return e === null ? null : { value: { s: undefined, d: [] }, revision: e.revision }
         }
-        return { value: JSON.parse(decoder.decode(e.value)) as StoredState, revision: e.revision }
+        const raw = JSON.parse(decoder.decode(e.value)) as Omit<StoredState, "o"> & {
+          o?: ReadonlyArray<{ j: string; i: string; w: unknown }>
+        }
+        // the outbox is stored as parsed JSON (embedded without re-encoding): back to wire text
+        const o = raw.o?.map((x) => ({ subject: x.j, id: x.i, json: JSON.stringify(x.w) }))
+        return { value: { ...raw, o }, revision: e.revision }
       },
       catch: (cause) => new KvFailed({ operation: "get", key, message: String(cause), cause })
     }),
   save: (key, value, revision) =>
     Effect.tryPromise({
       try: () => {
-        const bytes = encoder.encode(JSON.stringify(value))
+        const bytes = encoder.encode(encode(value))
         return revision === 0 ? kv.create(key, bytes) : kv.update(key, bytes, revision)
       },
       catch: (cause) =>

@@ -12,6 +12,13 @@ import { childId, newTraceparent, type OutgoingMessage } from "../Outbox.js"
 
 const tokenRe = /^[A-Za-z0-9_-]{1,64}$/
 
+/** An outgoing message in its wire form: where it goes, its de-duplication id, its JSON text. */
+export interface Wire {
+  readonly subject: string
+  readonly id: string
+  readonly json: string
+}
+
 /** Publishing and dead-lettering for one node. */
 export interface Transport {
   readonly subjects: Subjects.Subjects
@@ -21,6 +28,10 @@ export interface Transport {
   readonly decode: (msg: JsMsg) => Either.Either<Message.Decoded, ProtocolErrors.DecodeError>
   /** Publishes every outgoing message, many in flight; resolves when all are stored. */
   readonly publish: (messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, PublishFailed>
+  /** The wire form of outgoing messages (to keep in an actor's committed state before publishing). */
+  readonly wire: (messages: ReadonlyArray<OutgoingMessage>) => Array<Wire>
+  /** Publishes messages in wire form, many in flight; resolves when all are stored. */
+  readonly publishWire: (messages: ReadonlyArray<Wire>) => Effect.Effect<void, PublishFailed>
   /** Records a dead letter for a delivery (the original bytes and headers are kept). */
   readonly deadLetter: (
     msg: JsMsg,
@@ -38,32 +49,34 @@ export const make = (
   registry: Message.Registry,
   counters: Counters
 ): Transport => {
-  const publishAll = async (messages: ReadonlyArray<OutgoingMessage>) => {
-    const acks = await Promise.all(
-      messages.map((out) =>
-        publisher.publish(
-          subjects.route(out.envelope.tenant, Address.parse(out.to), out.def.type),
-          registry.encode(out.envelope, out.def, out.payload),
-          out.envelope.id
-        )
-      )
-    )
+  const textEncoder = new TextEncoder()
+  const wire = (messages: ReadonlyArray<OutgoingMessage>): Array<Wire> =>
+    messages.map((out) => ({
+      subject: subjects.route(out.envelope.tenant, Address.parse(out.to), out.def.type),
+      id: out.envelope.id,
+      json: registry.encodeJson(out.envelope, out.def, out.payload)
+    }))
+
+  const publishAll = async (messages: ReadonlyArray<Wire>) => {
+    const acks = await Promise.all(messages.map((w) => publisher.publish(w.subject, textEncoder.encode(w.json), w.id)))
     counters.published += acks.length
     for (const ack of acks) if (ack.duplicate) counters.duplicatesSuppressed++
   }
 
-  const publish = (messages: ReadonlyArray<OutgoingMessage>) =>
+  const publishWire = (messages: ReadonlyArray<Wire>) =>
     messages.length === 0
       ? Effect.void
       : Effect.tryPromise({
           try: () => publishAll(messages),
           catch: (cause) =>
             new PublishFailed({
-              subject: messages.map((m) => m.to).join(","),
+              subject: [...new Set(messages.map((m) => m.subject))].join(","),
               message: `publish of ${messages.length} message(s) failed: ${describe(cause)}`,
               cause
             })
         })
+
+  const publish = (messages: ReadonlyArray<OutgoingMessage>) => (messages.length === 0 ? Effect.void : publishWire(wire(messages)))
 
   const decode = (msg: JsMsg) => {
     const decoded = registry.decode(msg.data)
@@ -122,5 +135,5 @@ export const make = (
     )
   }
 
-  return { subjects, registry, counters, decode, publish, deadLetter }
+  return { subjects, registry, counters, decode, publish, wire, publishWire, deadLetter }
 }
