@@ -5,21 +5,20 @@
  * `NodeRuntime.runMain`, which turns SIGTERM and SIGINT into a graceful drain (the scopes
  * close: stop pulling, commit in-flight work, close connections).
  *
- * Also here until the runtime does it itself: every runtime node reports its counters on
- * `<p>._sys.metrics.<node>` every `NEXUS_METRICS_EVERY` (default 5 s) for the gateway's
- * `/metrics`. Authentication for local runs: `nexus start` without `GATEWAY_JWT_SECRET`
- * generates a secret for the life of the process and prints a dashboard link with a dev
- * token; `nexus gateway` never does (it refuses to start without a key).
+ * Every runtime node reports its own counters for the gateways' `/metrics` (see
+ * `runtime/Node.ts`, `NEXUS_METRICS_EVERY`). Authentication for local runs: `nexus start`
+ * without `GATEWAY_JWT_SECRET` generates a secret for the life of the process and prints a
+ * dashboard link with a dev token; `nexus gateway` never does (it refuses to start without
+ * a key).
  */
 import { randomBytes } from "node:crypto"
 import { NodeRuntime } from "@effect/platform-node"
-import { Config, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { CrmApp } from "../actors/index.js"
 import * as Auth from "../gateway/Auth.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as GatewayConfig from "../gateway/GatewayConfig.js"
-import { Deployment, NatsClient, NatsConfig } from "../nats/index.js"
-import { Message, NodeMetrics } from "../protocols/index.js"
+import { Deployment } from "../nats/index.js"
 import { Node } from "../runtime/index.js"
 import * as Database from "../storage/Database.js"
 import * as Telemetry from "./Telemetry.js"
@@ -32,7 +31,17 @@ export interface Roles {
   readonly devAuth?: boolean
 }
 
-const logLevel = Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
+/** `LOG_LEVEL`: a level's name or label in any case (`warning`, `Warning`, `WARN`, `info`, `debug`, ...). */
+const logLevel = Config.string("LOG_LEVEL").pipe(
+  Config.mapOrFail((raw) => {
+    const want = raw.trim().toUpperCase()
+    const level = LogLevel.allLevels.find((l) => l.label === want || l._tag.toUpperCase() === want)
+    return level
+      ? Either.right(level)
+      : Either.left(ConfigError.InvalidData([], `Expected a log level (${LogLevel.allLevels.map((l) => l._tag).join(", ")}) but received "${raw}"`))
+  }),
+  Config.withDefault(LogLevel.Info)
+)
 const logFormat = Config.literal("logfmt", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("logfmt" as const))
 
 /** The log setup of every process: structured lines (`LOG_FORMAT` logfmt or json), level from `LOG_LEVEL` (default Info). */
@@ -48,54 +57,10 @@ export const logging = Layer.unwrapEffect(
   )
 )
 
-const metricsRegistry = Message.registry(NodeMetrics.all)
-const GAUGES = ["inFlight", "residentActors"]
-
-/** Publishes a node's counters every `every` on core NATS, until the scope closes. */
-export const reportMetrics = (node: Node.NodeHandle, every: Duration.Duration) =>
-  Effect.gen(function* () {
-    const { nc } = yield* NatsClient.NatsClient
-    const { subjects } = yield* Deployment.Deployment
-    const settings = yield* NatsConfig.NatsConfig
-    const name = settings.name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || `node-${process.pid}`
-    const startedAt = Date.now()
-    const everySec = Duration.toSeconds(every)
-    const publish = Effect.sync(() => {
-      const id = `metrics-${name}-${Date.now()}`
-      const bytes = metricsRegistry.encode(
-        {
-          id: id as never,
-          tenant: NodeMetrics.SYSTEM_TENANT as never,
-          from: `ext:${name}` as never,
-          to: "ext:metrics" as never,
-          correlationId: id,
-          causationId: null,
-          ts: Date.now(),
-          trace: { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-00` }
-        },
-        NodeMetrics.NodeMetricsReported,
-        {
-          node: name,
-          counters: { ...node.counters },
-          gauges: GAUGES,
-          partitions: node.partitions().length,
-          startedAt,
-          at: Date.now(),
-          everySec
-        }
-      )
-      if (!nc.isClosed()) nc.publish(subjects.nodeMetrics(name), bytes)
-    })
-    yield* publish.pipe(Effect.zipRight(Effect.sleep(every)), Effect.forever, Effect.forkScoped)
-  })
-
-const metricsEvery = Config.duration("NEXUS_METRICS_EVERY").pipe(Config.withDefault(Duration.seconds(5)))
-
-/** A runtime node hosting the CRM's actors and agents, reporting its metrics, until interrupted. */
+/** A runtime node hosting the CRM's actors and agents (it reports its own metrics), until interrupted. */
 export const runtimeNode = Effect.gen(function* () {
   const node = yield* Node.start(CrmApp.nodeOptions)
   const { subjects, serverVersion } = yield* Deployment.Deployment
-  yield* reportMetrics(node, yield* Effect.orDie(metricsEvery))
   yield* Effect.logInfo(
     `runtime node up: ${node.nodeId}, ${subjects.partitions} partitions placed by lease, prefix '${subjects.prefix}', nats-server ${serverVersion}`
   )

@@ -1,7 +1,10 @@
 /**
  * W3C trace context (`traceparent`) as carried in every envelope: parsing it into the
- * ids a tracer needs to continue the trace, and formatting ids back into a header.
+ * ids a tracer needs to continue the trace, formatting ids back into a header, running
+ * the handling of one message in a span that continues the trace of its envelope, and
+ * reading the current span's context (what a message sent from inside that span carries).
  */
+import { Effect, Fiber, Option, Tracer } from "effect"
 
 /** The parts of a `traceparent` header. */
 export interface TraceParent {
@@ -22,3 +25,63 @@ export const parse = (traceparent: string): TraceParent | undefined => {
 /** Formats a `traceparent` from a trace and span id. */
 export const format = (traceId: string, spanId: string, sampled = true): string =>
   `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`
+
+/** The span a `traceparent` names, as the parent of spans continuing its trace here; undefined when not valid. */
+export const externalSpan = (traceparent: string): Tracer.ExternalSpan | undefined => {
+  const p = parse(traceparent)
+  return p === undefined ? undefined : Tracer.externalSpan({ traceId: p.traceId, spanId: p.spanId, sampled: p.sampled })
+}
+
+/** What a span continuing a trace records. */
+export interface ContinueOptions {
+  /** Default `consumer` (a message taken from NATS). */
+  readonly kind?: Tracer.SpanKind
+  readonly attributes?: Record<string, unknown>
+}
+
+/** Effect's built-in tracer: its spans are recorded nowhere (no exporter is configured). */
+const nativeTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * Runs `effect` in a span named `name` whose parent is the span `traceparent` names, so one
+ * trace follows a message across NATS hops. A root span when `traceparent` is not valid:
+ * never a child of whatever span happens to be current (a node's own, a subscription's).
+ * Without a configured tracer no span is made (one would cost about 10 µs and be recorded
+ * nowhere); the trace still continues through the envelopes (see `current`).
+ */
+export const continueTrace = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  name: string,
+  traceparent: string,
+  options: ContinueOptions = {}
+): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) => {
+    if (tracer === nativeTracer) return effect
+    const parent = externalSpan(traceparent)
+    return Effect.withSpan(effect, name, {
+      ...(parent === undefined ? { root: true } : { parent }),
+      kind: options.kind ?? "consumer",
+      // a stack trace per span (Effect's default) would cost more than the span, and point here
+      captureStackTrace: false,
+      ...(options.attributes === undefined ? {} : { attributes: options.attributes })
+    })
+  })
+
+/** The `traceparent` of a span. */
+export const ofSpan = (span: Tracer.AnySpan): string => format(span.traceId, span.spanId, span.sampled)
+
+/**
+ * The `traceparent` of the span current in the running fiber, read synchronously (code
+ * called from a handler, such as an outbox's `send`); undefined outside a fiber or a span,
+ * when the span's ids are not W3C ids, or without a configured tracer (then `continueTrace`
+ * made no span, and a span current inside a handler would start a trace of its own).
+ */
+export const current = (): string | undefined => {
+  const fiber = Fiber.getCurrentFiber()
+  if (Option.isNone(fiber) || fiber.value.currentTracer === nativeTracer) return undefined
+  const span = fiber.value.currentSpan
+  if (span === undefined) return undefined
+  // a span from a foreign tracer may not have W3C ids: the envelope schema would refuse it
+  const traceparent = ofSpan(span)
+  return re.test(traceparent) ? traceparent : undefined
+}

@@ -2,17 +2,18 @@
  * A runtime node: hosts actors, agents and the command router of one process.
  * Starting it provisions the consumers it needs and starts consuming; closing its scope
  * (SIGTERM through `NodeRuntime.runMain`) drains: it stops pulling, lets in-flight work
- * commit, and hands back what was never started.
+ * commit, and hands back what was never started. While it runs it reports its counters on
+ * `<p>._sys.metrics.<node>` for the gateways' `/metrics`, whatever process started it.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Duration, Effect, Runtime, Schedule } from "effect"
-import type { Message } from "../protocols/index.js"
+import { Config, Context, Duration, Effect, Runtime, Schedule } from "effect"
+import { Message, NodeMetrics } from "../protocols/index.js"
 import * as AckedPublisher from "../nats/AckedPublisher.js"
 import { Deployment } from "../nats/Deployment.js"
 import { NatsClient } from "../nats/NatsClient.js"
 import { NatsConfig } from "../nats/NatsConfig.js"
 import * as Provision from "../nats/Provision.js"
-import { buckets } from "../nats/Topology.js"
+import { buckets, type Topology } from "../nats/Topology.js"
 import type { ActorDefinition } from "./Actor.js"
 import type { AgentDefinition } from "./Agent.js"
 import { KvFailed } from "./Errors.js"
@@ -46,7 +47,24 @@ export interface NodeOptions<R> {
   readonly routeCommands?: boolean
   /** Time allowed for in-flight work on shutdown. Default 20 s. */
   readonly drainTimeout?: Duration.DurationInput
+  /**
+   * Time agent handlers in flight get to finish on shutdown; those still running after it
+   * are interrupted and their messages nak'd, so another node takes them at once (instead of
+   * after the ack wait). Default 10 s, at most `drainTimeout`.
+   */
+  readonly agentGrace?: Duration.DurationInput
   readonly actorHost?: Partial<ActorHost.ActorHostOptions>
+  /**
+   * How often the node reports its counters on `<p>._sys.metrics.<node>` (core NATS, for the
+   * gateways' `/metrics`). Default `NEXUS_METRICS_EVERY`, else 5 s.
+   */
+  readonly metricsEvery?: Duration.DurationInput
+  /**
+   * Durable timers fired per second by each timer agent on this node (overdue ones beyond
+   * it are spread out), unless the agent's definition says. Default
+   * `NEXUS_TIMER_FIRES_PER_SECOND`, else 500.
+   */
+  readonly timerFiresPerSecond?: number
 }
 
 /** A running node. */
@@ -62,6 +80,63 @@ export interface NodeHandle {
 
 /** The running node of this process. */
 export class RuntimeNode extends Context.Tag("nexus/RuntimeNode")<RuntimeNode, NodeHandle>() {}
+
+const metricsRegistry = Message.registry(NodeMetrics.all)
+const GAUGES: ReadonlyArray<string> = ["inFlight", "residentActors"]
+const metricsEveryConfig = Config.duration("NEXUS_METRICS_EVERY").pipe(Config.withDefault(Duration.seconds(5)))
+const timerRateConfig = Config.number("NEXUS_TIMER_FIRES_PER_SECOND").pipe(
+  Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
+  Config.withDefault(AgentHost.defaults.timerFiresPerSecond)
+)
+
+/**
+ * The work-queue consumer of an agent. A timer agent's has no delivery limit (each wait is
+ * a delivery) and no limit on unacked messages (each waiting timer is one, and a limit
+ * would keep timers stored after them from being delivered until one of them is).
+ */
+const workConsumerOf = (topology: Topology, a: AgentDefinition<any>) =>
+  a.timers !== undefined
+    ? topology.workConsumer(a.name, -1, { maxDeliver: -1 })
+    : topology.workConsumer(a.name, Math.max(256, (a.concurrency ?? 64) * 16))
+
+/** Publishes a node's counters every `every` on core NATS (named by its node id), until the scope closes. */
+export const reportMetrics = (node: NodeHandle, every: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const { nc } = yield* NatsClient
+    const { subjects } = yield* Deployment
+    const name = node.nodeId.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || `node-${process.pid}`
+    const startedAt = Date.now()
+    const period = Duration.decode(every)
+    const everySec = Duration.toSeconds(period)
+    const publish = Effect.sync(() => {
+      const id = `metrics-${name}-${Date.now()}`
+      const bytes = metricsRegistry.encode(
+        {
+          id: id as never,
+          tenant: NodeMetrics.SYSTEM_TENANT as never,
+          from: `ext:${name}` as never,
+          to: "ext:metrics" as never,
+          correlationId: id,
+          causationId: null,
+          ts: Date.now(),
+          // not sampled: a report is not part of any trace worth keeping
+          trace: { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-00` }
+        },
+        NodeMetrics.NodeMetricsReported,
+        {
+          node: name,
+          counters: { ...node.counters },
+          gauges: GAUGES,
+          partitions: node.partitions().length,
+          startedAt,
+          at: Date.now(),
+          everySec
+        }
+      )
+      if (!nc.isClosed()) nc.publish(subjects.nodeMetrics(name), bytes)
+    })
+    yield* publish.pipe(Effect.zipRight(Effect.sleep(period)), Effect.forever, Effect.forkScoped)
+  })
 
 /** Starts a node in the current scope; the scope's close drains it. */
 export const start = <R>(options: NodeOptions<R>) =>
@@ -85,6 +160,7 @@ export const start = <R>(options: NodeOptions<R>) =>
     const cfg = yield* NatsConfig
     const nodeId = options.nodeId ?? `${cfg.name}-${randomBytes(3).toString("hex")}`
     const drainMs = Duration.toMillis(options.drainTimeout ?? "20 seconds")
+    const agentGraceMs = Math.min(drainMs, Duration.toMillis(options.agentGrace ?? "10 seconds"))
 
     // JetStream may be electing leaders (a server restarting): wait for it rather than fail
     const patient = Schedule.exponential("200 millis").pipe(Schedule.either(Schedule.spaced("3 seconds")), Schedule.upTo("60 seconds"))
@@ -99,7 +175,7 @@ export const start = <R>(options: NodeOptions<R>) =>
     )
     yield* Effect.forEach(
       options.agents,
-      (a) => Provision.consumer(subjects.streams.work, topology.workConsumer(a.name, Math.max(256, (a.concurrency ?? 64) * 16))),
+      (a) => Provision.consumer(subjects.streams.work, workConsumerOf(topology, a)),
       { concurrency: 8, discard: true }
     )
     const routeCommands = (options.routeCommands ?? true) && options.commands.length > 0
@@ -111,7 +187,8 @@ export const start = <R>(options: NodeOptions<R>) =>
       ...options.actorHost,
       mayCommit: (p) => (placement ? placement.mayCommit(p) : true)
     })
-    const agentHost = yield* AgentHost.make<R>(transport)
+    const timerFiresPerSecond = options.timerFiresPerSecond ?? (yield* Effect.orDie(timerRateConfig))
+    const agentHost = yield* AgentHost.make<R>(transport, { timerFiresPerSecond })
 
     const runtime = yield* Effect.runtime<never>()
     const run = <A>(e: Effect.Effect<A>) => Runtime.runPromise(runtime)(e)
@@ -154,18 +231,20 @@ export const start = <R>(options: NodeOptions<R>) =>
         yield* Effect.logInfo("node draining: stop pulling, finish in-flight work, hand partitions over")
         if (placement) yield* Effect.promise(() => placement!.leave())
         yield* Effect.all(
-          [router ? router.drain(drainMs) : Effect.void, agentHost.drain(drainMs), actorHost.drain(drainMs)],
+          [router ? router.drain(drainMs) : Effect.void, agentHost.drain(drainMs, agentGraceMs), actorHost.drain(drainMs)],
           { concurrency: "unbounded", discard: true }
         )
         yield* Effect.logInfo(`node drained: handled ${counters.handled} messages`)
       })
     )
 
-    return {
+    const handle: NodeHandle = {
       nodeId,
       counters,
       partitions: () => (placement ? placement.owned() : fixed ?? []),
       liveNodes: () => (placement ? placement.liveNodes() : [nodeId]),
       residentActors: actorHost.residentCount
-    } satisfies NodeHandle
+    }
+    yield* reportMetrics(handle, options.metricsEvery ?? (yield* Effect.orDie(metricsEveryConfig)))
+    return handle
   })

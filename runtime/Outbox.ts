@@ -3,9 +3,15 @@
  * an outbox; the runtime publishes them after the handler succeeded, with ids derived
  * from the incoming message's id, so a re-run after a crash publishes the same ids and
  * JetStream's de-duplication drops the repeats.
+ *
+ * A message's trace context is the span it was sent from (with a tracer configured, the
+ * runtime handles each message in a span continuing its envelope's trace), so the messages
+ * a handler sends are children of its handling; without one, the cause's trace id with a
+ * span id derived from the child's id. Only ids de-duplicate: a re-run may carry another
+ * traceparent.
  */
 import { createHash, randomBytes } from "node:crypto"
-import { Address, type Envelope, type Message } from "../protocols/index.js"
+import { Address, type Envelope, type Message, Trace } from "../protocols/index.js"
 
 /** One message to publish. */
 export interface OutgoingMessage {
@@ -19,6 +25,13 @@ export interface OutgoingMessage {
 export const childId = (parentId: string, index: number | string): string =>
   createHash("sha256").update(`${parentId}#${index}`).digest("base64url").slice(0, 24)
 
+/**
+ * Deterministic id of a keyed message: the same tenant and key always give the same id,
+ * whatever message caused it (a collapsed timer, a wake-up sent twice).
+ */
+export const keyedId = (tenant: string, key: string): string =>
+  createHash("sha256").update(`${tenant}/key/${key}`).digest("base64url").slice(0, 24)
+
 /** A fresh random id for messages entering the system. */
 export const freshId = (): string => randomBytes(16).toString("base64url")
 
@@ -28,7 +41,10 @@ const spanOf = (id: string) => createHash("sha1").update(id).digest("hex").slice
 export const newTraceparent = (id: string): string =>
   `00-${randomBytes(16).toString("hex")}-${spanOf(id)}-01`
 
-/** The traceparent of a child message: same trace, new span derived from the child id. */
+/**
+ * The traceparent of a child message sent outside any span: same trace, a span id derived
+ * from the child id.
+ */
 export const childTraceparent = (parent: string, id: string): string => {
   const parts = parent.split("-")
   return `00-${parts[1] ?? randomBytes(16).toString("hex")}-${spanOf(id)}-01`
@@ -42,9 +58,12 @@ export class Outbox {
     readonly self: Address.Address
   ) {}
 
-  /** Queues a message to `to` (an actor, agent or topic address). */
-  send<A, I>(to: Address.Address, def: Message.MessageType<A, I>, payload: A): void {
-    const id = childId(this.cause.id, this.messages.length)
+  /**
+   * Queues a message to `to` (an actor, agent or topic address). Its id derives from the
+   * cause and its place in the outbox, or from `options.key` (and the tenant) when given.
+   */
+  send<A, I>(to: Address.Address, def: Message.MessageType<A, I>, payload: A, options?: { readonly key?: string }): void {
+    const id = options?.key !== undefined ? keyedId(this.cause.tenant, options.key) : childId(this.cause.id, this.messages.length)
     this.messages.push({
       to,
       def,
@@ -57,7 +76,8 @@ export class Outbox {
         correlationId: this.cause.correlationId,
         causationId: this.cause.id,
         ts: Date.now(),
-        trace: { traceparent: childTraceparent(this.cause.trace.traceparent, id) }
+        // the current span (the handling of the cause, or a span inside it); else derived
+        trace: { traceparent: Trace.current() ?? childTraceparent(this.cause.trace.traceparent, id) }
       }
     })
   }

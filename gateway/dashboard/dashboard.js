@@ -108,9 +108,10 @@ const renderCampaign = () => {
   const root = $("#campaign")
   const c = state.selected ? state.campaigns.get(state.selected) : null
   if (!c) { root.innerHTML = '<p class="empty">Select a campaign.</p>'; return }
-  const k = c.counts ?? { targeted: 0, dispatched: 0, inProgress: 0, completed: 0, reached: 0, converted: 0, skipped: 0, failed: 0 }
+  const k = c.counts ?? { targeted: 0, dispatched: 0, inProgress: 0, completed: 0, reached: 0, replied: 0, converted: 0, skipped: 0, failed: 0 }
   const limit = limitOf(c)
   const total = Number.isFinite(limit) && limit > 0 ? limit : Math.max(k.targeted, 1)
+  // answers (replies, booked meetings); events of writers older than the counter lack it: n/a
   const replied = k.replied
   const funnel = [
     ["queued", Math.max(0, total - k.dispatched), "queued"], ["in progress", k.inProgress, "progress"], ["reached", k.reached, "reached"],

@@ -12,7 +12,7 @@
  * are synchronous, so nothing slips between them.
  */
 import { type Consumer, type ConsumerMessages, DeliverPolicy } from "@nats-io/jetstream"
-import { Effect, Either, Tracer } from "effect"
+import { Effect, Either } from "effect"
 import { type Envelope, Trace } from "../../protocols/index.js"
 import * as Frame from "../Frame.js"
 import { type Target, toEnvelope } from "./Subscription.js"
@@ -160,14 +160,10 @@ export class Fanout {
           tail.lastSeq = next.value.seq
           continue
         }
-        const p = Trace.parse(env.right.trace.traceparent)
         const deliver = Effect.sync(() => this.deliver(tail, target, next.value.seq, env.right))
-        yield* p === undefined
-          ? deliver
-          : Effect.withSpan(deliver, "gateway.deliver", {
-              parent: Tracer.externalSpan({ traceId: p.traceId, spanId: p.spanId, sampled: p.sampled }),
-              attributes: { "nexus.type": env.right.type, "nexus.message_id": env.right.id, "nexus.key": target.key, "nexus.clients": tail.clients.size }
-            })
+        yield* Trace.continueTrace(deliver, "gateway.deliver", env.right.trace.traceparent, {
+          attributes: { "nexus.type": env.right.type, "nexus.message_id": env.right.id, "nexus.key": target.key, "nexus.clients": tail.clients.size }
+        })
       }
     }).pipe(
       Effect.catchAll((e) => Effect.logWarning("fan-out tail failed; its clients read on their own", e)),

@@ -17,7 +17,7 @@
  * fails the loop with `SlowClient`.
  */
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream"
-import { Deferred, Effect, Either, Exit, Schema, Tracer } from "effect"
+import { Deferred, Effect, Either, Exit, Schema } from "effect"
 import { Envelope, type Ids, Trace } from "../../protocols/index.js"
 import * as Errors from "../Errors.js"
 import type * as Frame from "../Frame.js"
@@ -92,12 +92,6 @@ export const eventFrame = (campaignId: string) => (seq: number, env: Envelope.En
   payload: env.payload
 })
 
-/** A span that continues the envelope's trace (W3C traceparent) in this process. */
-const parentOf = (env: Envelope.Envelope) => {
-  const p = Trace.parse(env.trace.traceparent)
-  return p === undefined ? undefined : Tracer.externalSpan({ traceId: p.traceId, spanId: p.spanId, sampled: p.sampled })
-}
-
 /** Reads the target on the client's own consumer from `lastSeq + 1` until it can join the live tail. */
 const catchUp = (client: Client, target: Target, from: number, isLive: () => boolean, attach: (lastSeq: number) => boolean) =>
   Effect.gen(function* () {
@@ -144,13 +138,9 @@ const catchUp = (client: Client, target: Target, from: number, isLive: () => boo
         yield* client.awaitWritable
         if (!isLive()) return lastSeq
         const send = client.send(target.frame(msg.seq, env.right)).pipe(Effect.tap(() => target.onSent?.(env.right, 1)))
-        const parent = parentOf(env.right)
-        yield* parent === undefined
-          ? send
-          : Effect.withSpan(send, "gateway.deliver", {
-              parent,
-              attributes: { "nexus.type": env.right.type, "nexus.message_id": env.right.id, "nexus.key": target.key }
-            })
+        yield* Trace.continueTrace(send, "gateway.deliver", env.right.trace.traceparent, {
+          attributes: { "nexus.type": env.right.type, "nexus.message_id": env.right.id, "nexus.key": target.key }
+        })
       }
       lastSeq = msg.seq
       if (msg.info.pending === 0 && attach(lastSeq)) return lastSeq

@@ -2,13 +2,15 @@
  * Routes external commands to actors. External systems publish commands on
  * `<p>.<tenant>.cmd.<name>` without knowing partitions; the router checks them
  * (decodes, tenant of subject = tenant of envelope, a route exists) and forwards each to
- * its actor's mailbox with a deterministic id. Refused commands are dead-lettered.
+ * its actor's mailbox with a deterministic id (in a span continuing the command's trace when
+ * a tracer is configured). Refused commands are dead-lettered.
  */
 import type { Consumer } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Runtime, Schedule } from "effect"
 import { Address, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
 import { Outbox } from "../Outbox.js"
 import * as Consumption from "./Consumption.js"
+import * as MessageSpan from "./MessageSpan.js"
 import type { Transport } from "./Transport.js"
 
 /** How a command type reaches its actor. */
@@ -52,9 +54,18 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
             .pipe(Effect.retry(retry))
           return msg.ack()
         }
-        const outbox = new Outbox(m.envelope, m.envelope.from)
-        outbox.send(route.to(m.payload), route.command, m.payload)
-        yield* transport.publish(outbox.messages).pipe(Effect.retry(retry))
+        // in a span continuing the command's trace: the forwarded command is its child
+        yield* MessageSpan.around(
+          Effect.suspend(() => {
+            const outbox = new Outbox(m.envelope, m.envelope.from)
+            outbox.send(route.to(m.payload), route.command, m.payload)
+            return transport.publish(outbox.messages).pipe(Effect.retry(retry))
+          }),
+          "command.route",
+          msg,
+          m,
+          self
+        )
         transport.counters.handled++
         msg.ack()
       }).pipe(
@@ -74,7 +85,7 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
     return {
       drain: (timeoutMs: number) =>
         Effect.promise(() => consumption.stop()).pipe(
-          Effect.zipRight(Effect.promise(consumption.idle).pipe(Effect.timeout(timeoutMs), Effect.ignore))
+          Effect.zipRight(Effect.interruptible(Effect.promise(consumption.idle)).pipe(Effect.timeout(timeoutMs), Effect.ignore))
         )
     } satisfies CommandRouter
   })

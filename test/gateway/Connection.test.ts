@@ -78,7 +78,7 @@ describe("Gateway connections", () => {
         const progress = (i: number) =>
           publish("acme", subject, Campaign.CampaignProgress, {
             campaignId: "fan" as Ids.CampaignId,
-            counts: { targeted: 200, dispatched: i, inProgress: 0, completed: i, reached: 0, converted: 0, skipped: 0, failed: 0 }
+            counts: { targeted: 200, dispatched: i, inProgress: 0, completed: i, reached: 0, replied: 0, converted: 0, skipped: 0, failed: 0 }
           })
         const seqs: Array<number> = []
         for (let i = 0; i < 50; i++) seqs.push(yield* progress(i))

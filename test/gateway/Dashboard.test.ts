@@ -94,7 +94,7 @@ const running = (id: string) =>
       }
     })
     for (const [completed, inProgress] of [[5, 30], [12, 42], [20, 48], [28, 50], [40, 45]] as const) {
-      yield* emit(id, Campaign.CampaignProgress, { campaignId: cid, counts: { targeted: 100, dispatched: completed + inProgress, inProgress, completed, reached: Math.floor(completed * 0.6), converted: Math.floor(completed * 0.15), skipped: Math.floor(completed * 0.25), failed: completed - Math.floor(completed * 0.6) - Math.floor(completed * 0.25) } })
+      yield* emit(id, Campaign.CampaignProgress, { campaignId: cid, counts: { targeted: 100, dispatched: completed + inProgress, inProgress, completed, reached: Math.floor(completed * 0.6), replied: Math.floor(completed * 0.3), converted: Math.floor(completed * 0.15), skipped: Math.floor(completed * 0.25), failed: completed - Math.floor(completed * 0.6) - Math.floor(completed * 0.25) } })
     }
     for (const phase of ["engaged", "drafted", "delivered", "analysed"] as const) {
       yield* emit(id, Campaign.ContactProgress, { campaignId: cid, contactId: Ids.ContactId.make("ct-007"), phase, channel: "voice", status: null, reason: null })
@@ -126,6 +126,7 @@ describe.skipIf(!available)("Dashboard in headless Chromium", () => {
         expect(yield* Effect.promise(() => text(page, "campaign-state"))).toBe("running")
         expect(yield* Effect.promise(() => text(page, "concurrency"))).toBe("45")
         expect(yield* Effect.promise(() => text(page, "funnel-reached"))).toBe("24")
+        expect(yield* Effect.promise(() => text(page, "funnel-replied"))).toBe("12")
         expect(yield* Effect.promise(() => text(page, "funnel-queued"))).toBe("15")
         expect(yield* Effect.promise(() => text(page, "trace"))).toContain("query_contacts(segment=enterprise)")
         expect(yield* Effect.promise(() => text(page, "skipped"))).toContain("opted-out")

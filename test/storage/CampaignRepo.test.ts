@@ -12,7 +12,7 @@ import * as Postgres from "../fixtures/Postgres.js"
 const TestLayer = CampaignRepo.layer.pipe(Layer.provideMerge(Postgres.layerFresh))
 
 const summary: CampaignSummary = {
-  counts: { targeted: 10, dispatched: 10, inProgress: 0, completed: 10, reached: 6, converted: 2, skipped: 3, failed: 1 },
+  counts: { targeted: 10, dispatched: 10, inProgress: 0, completed: 10, reached: 6, replied: 3, converted: 2, skipped: 3, failed: 1 },
   skippedReasons: { "opted-out": 2, "no-consent": 1 },
   perChannel: { voice: { attempted: 5, reached: 3 }, email: { attempted: 4, reached: 3 } },
   actionsUsed: 9,
