@@ -3,7 +3,9 @@
  * URL, or an embedded PGlite served on a loopback port. Either way callers get the same
  * `PgClient` (and the abstract `SqlClient`), with the schema migrated when the layer is built
  * and every connection acting as the application role (`Tenancy.appRole`, subject to
- * row-level security); release closes the pool, then the socket server and PGlite.
+ * row-level security) and pipelining its queries (so a tenant scope's opening statements
+ * cost no round trip of their own); release closes the pool, then the socket server and
+ * PGlite.
  */
 import type { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
@@ -91,7 +93,9 @@ const appPool = (config: Pg.PoolConfig, operation: string): Layer.Layer<Database
     acquire: Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
-          const pool = new Pg.Pool({ ...config, Client: AppRoleClient as unknown as new () => Pg.ClientBase })
+          // pipelining: a tenant scope's BEGIN and settings go out with its first query (see `Tenancy`);
+          // it rules out cursors (`sql.stream`), which nothing here uses
+          const pool = new Pg.Pool({ ...config, pipeline: true, Client: AppRoleClient as unknown as new () => Pg.ClientBase })
           pool.on("error", () => {})
           try {
             const { rows } = await pool.query<{ role: string }>("SELECT current_user AS role")

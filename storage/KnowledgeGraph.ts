@@ -13,6 +13,9 @@
  * - Influence is the weighted degree: the sum over a node's edges of
  *   `influenceWeights[type][direction] * weight` (managing people, referring people and
  *   knowing people count; working somewhere does not).
+ * - Writes are atomic per edge: a new weight is combined with the stored one inside the
+ *   write itself (never read first, then written), so concurrent updates of one edge all
+ *   count and concurrent creations of one edge make one edge.
  */
 import { Context, type Effect, type Option, Schema } from "effect"
 import type { TenantId } from "../protocols/Ids.js"
@@ -123,6 +126,24 @@ export interface PathOptions {
   readonly via?: ReadonlyArray<RelationType>
 }
 
+/**
+ * How `strengthenEdges` combines a new weight `w` with the stored weight `s` of an edge:
+ * `max` keeps the larger (an update repeated changes nothing, so a redelivered event is
+ * harmless); `accumulate` treats each update as independent evidence, `1 − (1 − s)(1 − w)`
+ * (every update counts, in any order, and the weight stays in (0, 1]).
+ */
+export type Combine = "max" | "accumulate"
+
+/** Options of `strengthenEdges`. */
+export interface StrengthenOptions {
+  /** How weights combine. Default `max`. */
+  readonly combine?: Combine
+}
+
+/** Combines stored weight `s` with new weight `w` (what the adapters compute in their write). */
+export const combineWeights = (combine: Combine, s: number, w: number): number =>
+  combine === "max" ? Math.max(s, w) : Math.max(s, w, 1 - (1 - s) * (1 - w))
+
 /** Options of `influence`. */
 export interface InfluenceOptions {
   /** Kind of node ranked. Default `contact`. */
@@ -141,6 +162,27 @@ export interface KnowledgeGraphShape {
   readonly upsertNodes: (tenant: TenantId, nodes: ReadonlyArray<GraphNode>) => Effect.Effect<void, StorageError>
   /** Creates or replaces edges; fails with `Invalid` if an endpoint is missing or a weight is not in (0, 1]. */
   readonly upsertEdges: (tenant: TenantId, edges: ReadonlyArray<GraphEdge>) => Effect.Effect<void, StorageError>
+  /**
+   * Creates edges, or strengthens existing ones by combining weights (`options.combine`) in
+   * one atomic write per edge; an existing edge keeps its props. Fails like `upsertEdges`.
+   */
+  readonly strengthenEdges: (
+    tenant: TenantId,
+    edges: ReadonlyArray<GraphEdge>,
+    options?: StrengthenOptions
+  ) => Effect.Effect<void, StorageError>
+  /**
+   * Makes the outgoing edges of `src` of `types` exactly `edges` (each from `src`, of one of
+   * `types`): the others removed, these upserted, atomically and one replacement of a node
+   * at a time, so concurrent replacements never leave a mix of both. Fails with `Invalid` if
+   * an edge does not fit or a node is missing.
+   */
+  readonly replaceEdges: (
+    tenant: TenantId,
+    src: string,
+    types: ReadonlyArray<RelationType>,
+    edges: ReadonlyArray<GraphEdge>
+  ) => Effect.Effect<void, StorageError>
   /** Removes a node and its edges (nothing if absent). */
   readonly removeNode: (tenant: TenantId, id: string) => Effect.Effect<void, StorageError>
   /** Removes one edge (nothing if absent). */
@@ -178,6 +220,28 @@ export const edgeProblem = (e: GraphEdge): string | undefined => {
   if (!(e.weight > 0 && e.weight <= 1)) return `weight ${e.weight} of ${e.src} -${e.type}-> ${e.dst} is not in (0, 1]`
   if (e.src === e.dst) return `edge ${e.src} -${e.type}-> itself`
   return undefined
+}
+
+/** Why `edges` cannot replace the `types` edges of `src`, if they cannot. */
+export const replacementProblem = (src: string, types: ReadonlyArray<RelationType>, edges: ReadonlyArray<GraphEdge>): string | undefined => {
+  for (const t of types) if (!relationTypes.includes(t)) return `unknown relationship type '${t}'`
+  for (const e of edges) {
+    if (e.src !== src || !types.includes(e.type)) return `edge ${e.src} -${e.type}-> ${e.dst} is not one of the ${types.join("/")} edges of ${src}`
+    const problem = edgeProblem(e)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+/** Merges edges of one batch that share (src, type, dst): combined weights, the first one's props. */
+export const mergeBatch = (edges: ReadonlyArray<GraphEdge>, combine: Combine): Array<GraphEdge> => {
+  const byKey = new Map<string, GraphEdge>()
+  for (const e of edges) {
+    const key = `${e.src}\u0000${e.type}\u0000${e.dst}`
+    const seen = byKey.get(key)
+    byKey.set(key, seen === undefined ? e : { ...seen, weight: combineWeights(combine, seen.weight, e.weight) })
+  }
+  return [...byKey.values()]
 }
 
 /** Rounds a score for ordering, so that products taken in another order compare equal. */

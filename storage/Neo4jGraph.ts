@@ -24,11 +24,14 @@ import {
   type KnowledgeGraphShape,
   MAX_NEIGHBOURHOOD_HOPS,
   MAX_PATH_HOPS,
+  mergeBatch,
   type NeighbourhoodOptions,
   type NodeKind,
   type PathOptions,
   type RelationType,
-  relationTypes
+  relationTypes,
+  replacementProblem,
+  type StrengthenOptions
 } from "./KnowledgeGraph.js"
 
 /** Settings of the Neo4j adapter. */
@@ -113,6 +116,56 @@ export const make = (driver: Driver, database: Option.Option<string>): Knowledge
     }
   })
 
+  // Runs statements in one write transaction (retried whole on transient errors, deadlocks
+  // included); `check` runs first and may abort it by returning a problem.
+  const writeAll = (
+    operation: string,
+    check: { readonly query: string; readonly params: Record<string, unknown>; readonly problem: (rows: Array<Record<string, unknown>>) => string | undefined },
+    statements: ReadonlyArray<{ readonly query: string; readonly params: Record<string, unknown> }>
+  ) =>
+    Effect.flatMap(
+      Effect.tryPromise({
+        try: async () => {
+          const session = driver.session({ defaultAccessMode: neo4j.session.WRITE, ...(Option.isSome(database) ? { database: database.value } : {}) })
+          try {
+            return await session.executeWrite(async (tx) => {
+              const problem = check.problem((await tx.run(check.query, check.params)).records.map((r) => r.toObject()))
+              if (problem !== undefined) return problem
+              for (const st of statements) await tx.run(st.query, st.params)
+              return undefined
+            })
+          } finally {
+            await session.close()
+          }
+        },
+        catch: neo4jError(`Neo4jGraph.${operation}`)
+      }),
+      (problem) => (problem === undefined ? Effect.void : Effect.fail(Errors.invalid(`Neo4jGraph.${operation}`, problem)))
+    )
+
+  const nodesCheck = (tenant: TenantId, ids: ReadonlyArray<string>) => ({
+    query: `
+      UNWIND $ids AS id
+      OPTIONAL MATCH (n:Entity {tenant: $tenant, id: id})
+      WITH id, n WHERE n IS NULL RETURN id`,
+    params: { tenant, ids: [...new Set(ids)] },
+    problem: (rows: Array<Record<string, unknown>>) => (rows.length > 0 ? `no node ${rows.map((m) => m.id).join(", ")}` : undefined)
+  })
+
+  // One statement per relationship type and chunk (types cannot be parameters), in key order
+  // so that concurrent batches take their locks in the same order.
+  const perType = (tenant: TenantId, edges: ReadonlyArray<GraphEdge>, statement: (type: RelationType) => string) =>
+    relationTypes.flatMap((type) => {
+      const rows = edges
+        .filter((e) => e.type === type)
+        .sort(byKey)
+        .map((e) => ({ src: e.src, dst: e.dst, weight: e.weight, props: JSON.stringify(e.props) }))
+      return Array.from({ length: Math.ceil(rows.length / 1000) }, (_, i) => ({
+        query: statement(type),
+        params: { tenant, edges: rows.slice(i * 1000, (i + 1) * 1000) }
+      }))
+    })
+
   const upsertEdges = Effect.fn("Neo4jGraph.upsertEdges")(function* (tenant: TenantId, edges: ReadonlyArray<GraphEdge>) {
     for (const e of edges) {
       const problem = edgeProblem(e)
@@ -120,25 +173,74 @@ export const make = (driver: Driver, database: Option.Option<string>): Knowledge
     }
     const latest = [...new Map(edges.map((e) => [`${e.src} ${e.type} ${e.dst}`, e])).values()]
     if (latest.length === 0) return
-    const ids = [...new Set(latest.flatMap((e) => [e.src, e.dst]))]
-    const missing = yield* run<{ id: string }>("upsertEdges", `
-      UNWIND $ids AS id
-      OPTIONAL MATCH (n:Entity {tenant: $tenant, id: id})
-      WITH id, n WHERE n IS NULL RETURN id`, { tenant, ids })
-    if (missing.length > 0) {
-      return yield* Effect.fail(Errors.invalid("Neo4jGraph.upsertEdges", `no node ${missing.map((m) => m.id).join(", ")}`))
+    yield* writeAll("upsertEdges", nodesCheck(tenant, latest.flatMap((e) => [e.src, e.dst])), perType(tenant, latest, (type) => `
+      UNWIND $edges AS e
+      MATCH (a:Entity {tenant: $tenant, id: e.src})
+      MATCH (b:Entity {tenant: $tenant, id: e.dst})
+      MERGE (a)-[r:${type}]->(b)
+      SET r.tenant = $tenant, r.weight = e.weight, r.props = e.props`))
+  })
+
+  // MERGE between matched nodes locks them before it creates the relationship (one edge,
+  // however many create it at once); the ON MATCH expression reads `r.weight` in the SET
+  // itself, for which Cypher takes the write lock before reading (no lost update).
+  const strengthenEdges = Effect.fn("Neo4jGraph.strengthenEdges")(function* (
+    tenant: TenantId,
+    edges: ReadonlyArray<GraphEdge>,
+    options: StrengthenOptions = {}
+  ) {
+    for (const e of edges) {
+      const problem = edgeProblem(e)
+      if (problem !== undefined) return yield* Effect.fail(Errors.invalid("Neo4jGraph.strengthenEdges", problem))
     }
-    for (const type of relationTypes) {
-      const ofType = latest.filter((e) => e.type === type).map((e) => ({ src: e.src, dst: e.dst, weight: e.weight, props: JSON.stringify(e.props) }))
-      for (let i = 0; i < ofType.length; i += 1000) {
-        yield* run("upsertEdges", `
-          UNWIND $edges AS e
-          MATCH (a:Entity {tenant: $tenant, id: e.src})
-          MATCH (b:Entity {tenant: $tenant, id: e.dst})
-          MERGE (a)-[r:${type}]->(b)
-          SET r.tenant = $tenant, r.weight = e.weight, r.props = e.props`, { tenant, edges: ofType.slice(i, i + 1000) }, true)
-      }
-    }
+    const combine = options.combine ?? "max"
+    const merged = mergeBatch(edges, combine)
+    if (merged.length === 0) return
+    const combined = combine === "max"
+      ? "CASE WHEN r.weight >= e.weight THEN r.weight ELSE e.weight END"
+      // never below either weight (rounding of 1 − (1 − s)(1 − w) for tiny weights)
+      : "CASE WHEN 1.0 - (1.0 - r.weight) * (1.0 - e.weight) >= r.weight THEN 1.0 - (1.0 - r.weight) * (1.0 - e.weight) ELSE r.weight END"
+    yield* writeAll("strengthenEdges", nodesCheck(tenant, merged.flatMap((e) => [e.src, e.dst])), perType(tenant, merged, (type) => `
+      UNWIND $edges AS e
+      MATCH (a:Entity {tenant: $tenant, id: e.src})
+      MATCH (b:Entity {tenant: $tenant, id: e.dst})
+      MERGE (a)-[r:${type}]->(b)
+      ON CREATE SET r.tenant = $tenant, r.weight = e.weight, r.props = e.props
+      ON MATCH SET r.weight = ${combined}`))
+  })
+
+  // The first statement writes a counter on the source node, for which Cypher takes the
+  // node's write lock before reading it: concurrent replacements of one node's edges run one
+  // after the other, each deleting what the one before it left.
+  const replaceEdges = Effect.fn("Neo4jGraph.replaceEdges")(function* (
+    tenant: TenantId,
+    src: string,
+    types: ReadonlyArray<RelationType>,
+    edges: ReadonlyArray<GraphEdge>
+  ) {
+    const problem = replacementProblem(src, types, edges)
+    if (problem !== undefined) return yield* Effect.fail(Errors.invalid("Neo4jGraph.replaceEdges", problem))
+    if (types.length === 0) return
+    const latest = [...new Map(edges.map((e) => [`${e.type} ${e.dst}`, e])).values()]
+    yield* writeAll("replaceEdges", nodesCheck(tenant, [src, ...latest.map((e) => e.dst)]), [
+      {
+        query: `MATCH (a:Entity {tenant: $tenant, id: $src}) SET a.edgeWrites = coalesce(a.edgeWrites, 0) + 1`,
+        params: { tenant, src }
+      },
+      {
+        query: `
+          MATCH (:Entity {tenant: $tenant, id: $src})-[r:${typeList(types)}]->(b:Entity {tenant: $tenant})
+          WHERE NOT (type(r) + ' ' + b.id) IN $keep
+          DELETE r`,
+        params: { tenant, src, keep: latest.map((e) => `${e.type} ${e.dst}`) }
+      },
+      ...perType(tenant, latest, (type) => `
+        UNWIND $edges AS e
+        MATCH (a:Entity {tenant: $tenant, id: e.src})
+        MATCH (b:Entity {tenant: $tenant, id: e.dst})
+        MERGE (a)-[r:${type}]->(b)
+        SET r.tenant = $tenant, r.weight = e.weight, r.props = e.props`)
+    ])
   })
 
   const removeNode = Effect.fn("Neo4jGraph.removeNode")(function* (tenant: TenantId, id: string) {
@@ -230,7 +332,7 @@ export const make = (driver: Driver, database: Option.Option<string>): Knowledge
   })
 
   return {
-    backend: "neo4j", upsertNodes, upsertEdges, removeNode, removeEdge, getNode, edgesOf, neighbourhood, introductionPath, influence
+    backend: "neo4j", upsertNodes, upsertEdges, strengthenEdges, replaceEdges, removeNode, removeEdge, getNode, edgesOf, neighbourhood, introductionPath, influence
   }
 }
 

@@ -20,9 +20,12 @@ import {
   type KnowledgeGraphShape,
   MAX_NEIGHBOURHOOD_HOPS,
   MAX_PATH_HOPS,
+  mergeBatch,
   NodeKind,
   RelationType,
-  relationTypes
+  relationTypes,
+  replacementProblem,
+  type StrengthenOptions
 } from "./KnowledgeGraph.js"
 import * as Tenancy from "./Tenancy.js"
 
@@ -72,30 +75,76 @@ export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient
     }
   }, scoped("upsertNodes"))
 
+  // Fails with `Invalid` for a bad edge or a missing endpoint (checked in the caller's transaction).
+  const validate = (operation: string, tenant: TenantId, edges: ReadonlyArray<GraphEdge>) =>
+    Effect.gen(function* () {
+      for (const e of edges) {
+        const problem = edgeProblem(e)
+        if (problem !== undefined) return yield* Effect.fail(Errors.invalid(operation, problem))
+      }
+      const ends = [...new Set(edges.flatMap((e) => [e.src, e.dst]))]
+      const missing = yield* sql<{ id: string }>`
+        SELECT x.id FROM unnest(${ends}::text[]) AS x(id)
+        WHERE NOT EXISTS (SELECT 1 FROM graph_nodes n WHERE n.tenant_id = ${tenant} AND n.id = x.id)`
+      if (missing.length > 0) return yield* Effect.fail(Errors.invalid(operation, `no node ${missing.map((m) => m.id).join(", ")}`))
+    })
+
+  const rowsOf = (tenant: TenantId, edges: ReadonlyArray<GraphEdge>) =>
+    edges.map((e) => ({ tenant_id: tenant, src: e.src, type: e.type, dst: e.dst, weight: e.weight, props: JSON.stringify(e.props) }))
+
   const upsertEdges = Effect.fn("PgGraph.upsertEdges")(function* (tenant: TenantId, edges: ReadonlyArray<GraphEdge>) {
-    for (const e of edges) {
-      const problem = edgeProblem(e)
-      if (problem !== undefined) return yield* Effect.fail(Errors.invalid("PgGraph.upsertEdges", problem))
-    }
     const latest = [...new Map(edges.map((e) => [`${e.src} ${e.type} ${e.dst}`, e])).values()]
     if (latest.length === 0) return
-    const ends = [...new Set(latest.flatMap((e) => [e.src, e.dst]))]
-    const missing = yield* sql<{ id: string }>`
-      SELECT x.id FROM unnest(${ends}::text[]) AS x(id)
-      WHERE NOT EXISTS (SELECT 1 FROM graph_nodes n WHERE n.tenant_id = ${tenant} AND n.id = x.id)`
-    if (missing.length > 0) {
-      return yield* Effect.fail(Errors.invalid("PgGraph.upsertEdges", `no node ${missing.map((m) => m.id).join(", ")}`))
-    }
+    yield* validate("PgGraph.upsertEdges", tenant, edges)
     for (let i = 0; i < latest.length; i += 500) {
-      const batch = latest.slice(i, i + 500).map((e) => ({
-        tenant_id: tenant, src: e.src, type: e.type, dst: e.dst, weight: e.weight, props: JSON.stringify(e.props)
-      }))
       yield* sql`
-        INSERT INTO graph_edges ${sql.insert(batch)}
+        INSERT INTO graph_edges ${sql.insert(rowsOf(tenant, latest.slice(i, i + 500)))}
         ON CONFLICT (tenant_id, src, type, dst) DO UPDATE SET weight = EXCLUDED.weight, props = EXCLUDED.props, updated_at = now()
         WHERE (graph_edges.weight, graph_edges.props) IS DISTINCT FROM (EXCLUDED.weight, EXCLUDED.props)`
     }
   }, scoped("upsertEdges"))
+
+  // The new weight is computed from the row as it is when the conflicting insert locks it,
+  // so concurrent strengthenings of one edge queue on that row lock and none is lost.
+  const strengthenEdges = Effect.fn("PgGraph.strengthenEdges")(function* (
+    tenant: TenantId,
+    edges: ReadonlyArray<GraphEdge>,
+    options: StrengthenOptions = {}
+  ) {
+    const combine = options.combine ?? "max"
+    const merged = mergeBatch(edges, combine)
+    if (merged.length === 0) return
+    yield* validate("PgGraph.strengthenEdges", tenant, edges)
+    const update = combine === "max"
+      ? sql`weight = EXCLUDED.weight, updated_at = now() WHERE EXCLUDED.weight > graph_edges.weight`
+      : sql`weight = greatest(graph_edges.weight, EXCLUDED.weight, 1 - (1 - graph_edges.weight) * (1 - EXCLUDED.weight)), updated_at = now()
+             WHERE graph_edges.weight < 1`
+    for (let i = 0; i < merged.length; i += 500) {
+      yield* sql`
+        INSERT INTO graph_edges ${sql.insert(rowsOf(tenant, merged.slice(i, i + 500)))}
+        ON CONFLICT (tenant_id, src, type, dst) DO UPDATE SET ${update}`
+    }
+  }, scoped("strengthenEdges"))
+
+  // The source node's row is held (FOR NO KEY UPDATE: edges that merely point at it are not
+  // blocked) until the transaction ends, so a concurrent replacement waits, then deletes with
+  // a fresh snapshot that sees what this one wrote.
+  const replaceEdges = Effect.fn("PgGraph.replaceEdges")(function* (
+    tenant: TenantId,
+    src: string,
+    types: ReadonlyArray<RelationType>,
+    edges: ReadonlyArray<GraphEdge>
+  ) {
+    const problem = replacementProblem(src, types, edges)
+    if (problem !== undefined) return yield* Effect.fail(Errors.invalid("PgGraph.replaceEdges", problem))
+    const held = yield* sql`SELECT id FROM graph_nodes WHERE tenant_id = ${tenant} AND id = ${src} FOR NO KEY UPDATE`
+    if (held.length === 0) return yield* Effect.fail(Errors.invalid("PgGraph.replaceEdges", `no node ${src}`))
+    const keep = edges.map((e) => `${e.type} ${e.dst}`)
+    yield* sql`
+      DELETE FROM graph_edges
+      WHERE tenant_id = ${tenant} AND src = ${src} AND type = ANY(${[...types]}::text[]) AND NOT ((type || ' ' || dst) = ANY(${keep}::text[]))`
+    yield* upsertEdges(tenant, edges)
+  }, scoped("replaceEdges"))
 
   const removeNode = Effect.fn("PgGraph.removeNode")(function* (tenant: TenantId, id: string) {
     yield* sql`DELETE FROM graph_nodes WHERE tenant_id = ${tenant} AND id = ${id}`
@@ -228,7 +277,7 @@ export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient
   }, scoped("influence"))
 
   return {
-    backend: "postgres", upsertNodes, upsertEdges, removeNode, removeEdge, getNode, edgesOf, neighbourhood,
+    backend: "postgres", upsertNodes, upsertEdges, strengthenEdges, replaceEdges, removeNode, removeEdge, getNode, edgesOf, neighbourhood,
     introductionPath, influence
   } satisfies KnowledgeGraphShape
 })

@@ -1,6 +1,6 @@
 /**
- * The CRM records beside contacts and campaigns: tenants, companies, deals and activities,
- * and the contact fields they link (company) or remove. Writes are upserts that change a
+ * The CRM records beside contacts and campaigns: tenants, companies, deals, activities,
+ * tasks and meetings, and the contact fields they link (company) or remove. Writes are upserts that change a
  * row only when a value differs, so a repeated write changes nothing and leaves no audit
  * row; every real change is audited by the database (see `AuditLog`).
  */
@@ -29,6 +29,28 @@ export const Activity = Schema.Struct({
 })
 export type Activity = typeof Activity.Type
 
+/** A follow-up task for the sales team. */
+export const Task = Schema.Struct({
+  id: Schema.String,
+  title: Schema.String,
+  contactId: Schema.NullOr(Schema.String),
+  campaignId: Schema.NullOr(Schema.String),
+  dueAt: Schema.NullOr(Schema.DateFromSelf),
+  status: Schema.Literal("open", "done", "cancelled")
+})
+export type Task = typeof Task.Type
+
+/** A meeting proposed to a contact, to fall between `earliest` and `latest`. */
+export const Meeting = Schema.Struct({
+  id: Schema.String,
+  contactId: Schema.String,
+  campaignId: Schema.NullOr(Schema.String),
+  status: Schema.Literal("proposed", "booked", "held", "cancelled"),
+  earliest: Schema.DateFromSelf,
+  latest: Schema.DateFromSelf
+})
+export type Meeting = typeof Meeting.Type
+
 /** The record repository. */
 export interface RecordsShape {
   /** Registers the tenant (or renames it); true when something changed. */
@@ -51,6 +73,14 @@ export interface RecordsShape {
   readonly recordActivities: (tenant: TenantId, activities: ReadonlyArray<Activity>) => Effect.Effect<number, StorageError>
   /** The latest `limit` activities of a contact, newest first. */
   readonly activitiesOf: (tenant: TenantId, contactId: ContactId, limit: number) => Effect.Effect<ReadonlyArray<Activity>, StorageError>
+  /** Creates a task unless its id exists; true when it was new. */
+  readonly createTask: (tenant: TenantId, task: Task) => Effect.Effect<boolean, StorageError>
+  /** The tasks of a campaign, by id. */
+  readonly tasksOf: (tenant: TenantId, campaignId: string) => Effect.Effect<ReadonlyArray<Task>, StorageError>
+  /** Records a meeting unless its id exists; true when it was new. */
+  readonly proposeMeeting: (tenant: TenantId, meeting: Meeting) => Effect.Effect<boolean, StorageError>
+  /** The meetings of a contact, by id. */
+  readonly meetingsOf: (tenant: TenantId, contactId: ContactId) => Effect.Effect<ReadonlyArray<Meeting>, StorageError>
   /** Links a contact to its company (null unlinks); true when it changed. */
   readonly setContactCompany: (tenant: TenantId, contactId: ContactId, companyId: CompanyId | null) => Effect.Effect<boolean, StorageError>
   /** Deletes a contact; true when it existed. */
@@ -123,6 +153,32 @@ const decodeActivities = (rows: ReadonlyArray<unknown>) =>
       occurredAt: r.occurred_at,
       episodeId: r.episode_id
     }))
+  )
+
+const TaskRow = Schema.Struct({
+  id: Schema.String,
+  title: Schema.String,
+  contact_id: Schema.NullOr(Schema.String),
+  campaign_id: Schema.NullOr(Schema.String),
+  due_at: Schema.NullOr(Schema.DateFromSelf),
+  status: Task.fields.status
+})
+const decodeTasks = (rows: ReadonlyArray<unknown>) =>
+  Effect.map(Schema.decodeUnknown(Schema.Array(TaskRow))(rows), (rs) =>
+    rs.map((r): Task => ({ id: r.id, title: r.title, contactId: r.contact_id, campaignId: r.campaign_id, dueAt: r.due_at, status: r.status }))
+  )
+
+const MeetingRow = Schema.Struct({
+  id: Schema.String,
+  contact_id: Schema.String,
+  campaign_id: Schema.NullOr(Schema.String),
+  status: Meeting.fields.status,
+  earliest: Schema.DateFromSelf,
+  latest: Schema.DateFromSelf
+})
+const decodeMeetings = (rows: ReadonlyArray<unknown>) =>
+  Effect.map(Schema.decodeUnknown(Schema.Array(MeetingRow))(rows), (rs) =>
+    rs.map((r): Meeting => ({ id: r.id, contactId: r.contact_id, campaignId: r.campaign_id, status: r.status, earliest: r.earliest, latest: r.latest }))
   )
 
 /** Builds the repository over a SQL client. */
@@ -239,6 +295,36 @@ export const make: Effect.Effect<RecordsShape, never, SqlClient.SqlClient> = Eff
     return yield* decodeActivities(rows)
   }, scoped("activitiesOf"))
 
+  const createTask = Effect.fn("Records.createTask")(function* (tenant: TenantId, t: Task) {
+    const rows = yield* sql`
+      INSERT INTO tasks (tenant_id, id, title, contact_id, campaign_id, due_at, status)
+      VALUES (${tenant}, ${t.id}, ${t.title}, ${t.contactId}, ${t.campaignId}, ${t.dueAt}, ${t.status})
+      ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id`
+    return rows.length > 0
+  }, scoped("createTask"))
+
+  const tasksOf = Effect.fn("Records.tasksOf")(function* (tenant: TenantId, campaignId: string) {
+    const rows = yield* sql`
+      SELECT id, title, contact_id, campaign_id, due_at, status FROM tasks
+      WHERE tenant_id = ${tenant} AND campaign_id = ${campaignId} ORDER BY id`
+    return yield* decodeTasks(rows)
+  }, scoped("tasksOf"))
+
+  const proposeMeeting = Effect.fn("Records.proposeMeeting")(function* (tenant: TenantId, m: Meeting) {
+    const rows = yield* sql`
+      INSERT INTO meetings (tenant_id, id, contact_id, campaign_id, status, earliest, latest)
+      VALUES (${tenant}, ${m.id}, ${m.contactId}, ${m.campaignId}, ${m.status}, ${m.earliest}, ${m.latest})
+      ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id`
+    return rows.length > 0
+  }, scoped("proposeMeeting"))
+
+  const meetingsOf = Effect.fn("Records.meetingsOf")(function* (tenant: TenantId, contactId: ContactId) {
+    const rows = yield* sql`
+      SELECT id, contact_id, campaign_id, status, earliest, latest FROM meetings
+      WHERE tenant_id = ${tenant} AND contact_id = ${contactId} ORDER BY id`
+    return yield* decodeMeetings(rows)
+  }, scoped("meetingsOf"))
+
   const setContactCompany = Effect.fn("Records.setContactCompany")(
     function* (tenant: TenantId, contactId: ContactId, companyId: CompanyId | null) {
       const rows = yield* sql`
@@ -257,7 +343,7 @@ export const make: Effect.Effect<RecordsShape, never, SqlClient.SqlClient> = Eff
 
   return {
     upsertTenant, tenantName, upsertCompanies, getCompany, deleteCompany, upsertDeals, getDeal, dealsOf, deleteDeal,
-    recordActivities, activitiesOf, setContactCompany, deleteContact
+    recordActivities, activitiesOf, createTask, tasksOf, proposeMeeting, meetingsOf, setContactCompany, deleteContact
   }
 })
 

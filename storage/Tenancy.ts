@@ -11,6 +11,14 @@
  *   its `WHERE tenant_id = …` still sees only that tenant, and a write of another tenant's
  *   row is refused (SQLSTATE 42501).
  *
+ * A scope costs one round trip beyond its own queries: `BEGIN` and the settings go as one
+ * message that is written to the connection without waiting for its answer, so on a
+ * pipelining connection (the application pool of `Database`; on another one, the first
+ * query waits behind it) it travels with the scope's first query; only `COMMIT` (or
+ * `ROLLBACK`) is waited for. The answer is checked before the commit, and a query sent
+ * behind a failed opening runs in an aborted transaction (it fails) or outside any tenant
+ * (it sees nothing), never with another tenant's rights.
+ *
  * The principal, the agent it acts through and the trace id are kept in a `FiberRef`
  * (`withActor`) and written into every audit-log row by the audit trigger.
  *
@@ -24,7 +32,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, FiberRef, Option } from "effect"
+import { Effect, Exit, Fiber, FiberRef, Option, Runtime } from "effect"
 import type { TenantId } from "../protocols/Ids.js"
 
 /** The role application queries act as (created by migration 0004). */
@@ -64,10 +72,52 @@ export const agentActor = (principal: string, agent: string, traceparent: string
   traceId: traceparent === null ? null : (traceparent.split("-")[1] ?? null)
 })
 
+// A string literal, escaped as the pg driver's `escapeLiteral` does: quotes doubled, and with
+// a backslash an E'' literal with backslashes doubled (right whatever standard_conforming_strings).
+const literal = (s: string): string => {
+  const body = s.replace(/'/g, "''")
+  return s.includes("\\") ? ` E'${body.replace(/\\/g, "\\\\")}'` : `'${body}'`
+}
+
+// The settings of a scope as one statement. Literals, not parameters: a statement without
+// parameters goes as a simple query, which may carry `BEGIN` in the same message.
+const settingsOf = (tenant: TenantId, actor: Actor): string =>
+  `SELECT set_config('role', ${literal(appRole)}, true), set_config('app.tenant_id', ${literal(tenant)}, true), ` +
+  `set_config('app.actor', ${literal(actor.principal)}, true), set_config('app.via_agent', ${literal(actor.viaAgent ?? "")}, true), ` +
+  `set_config('app.trace_id', ${literal(actor.traceId ?? "")}, true)`
+
+// One transaction on a reserved connection, as `sql.withTransaction` but with `BEGIN` and the
+// settings sent ahead in one message (see the module header). `Runtime.runFork` starts a
+// fiber synchronously up to its first asynchronous step, which is the driver call: the
+// message is queued on the connection before the effect's first query.
+const transaction = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  settings: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* sql.reserve
+        const opening = Runtime.runFork(yield* Effect.runtime<never>())(conn.executeUnprepared(`BEGIN; ${settings}`, [], undefined))
+        const exit = yield* Effect.exit(restore(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0] as const)))
+        const opened = yield* Fiber.await(opening)
+        if (Exit.isSuccess(opened) && Exit.isSuccess(exit)) {
+          yield* conn.executeUnprepared("COMMIT", [], undefined)
+          return exit.value
+        }
+        yield* Effect.orDie(conn.executeUnprepared("ROLLBACK", [], undefined))
+        // a failed opening explains whatever the effect's queries reported after it
+        return yield* (Exit.isFailure(opened) ? Exit.asVoid(opened) : exit) as Exit.Exit<A, E | SqlError>
+      })
+    )
+  ).pipe(Effect.withSpan("sql.transaction", { kind: "client" }))
+
 /**
  * Runs `effect` on `sql` in one transaction scoped to `tenant`: as the application role, with
  * the tenant and actor set for row-level security and the audit trigger. Inside a scope of
- * the same tenant it joins that transaction; inside another tenant's scope it dies (a bug).
+ * the same tenant it joins that transaction; inside another tenant's scope it dies (a bug);
+ * inside a transaction opened without a tenant it runs in a savepoint of it.
  */
 export const within =
   (sql: SqlClient.SqlClient, tenant: TenantId) =>
@@ -78,17 +128,13 @@ export const within =
         if (open.value === tenant) return yield* effect
         return yield* Effect.dieMessage(`tenant scope ${tenant} opened inside the scope of tenant ${open.value}`)
       }
-      const actor = yield* FiberRef.get(currentActor)
-      return yield* sql.withTransaction(
-        Effect.zipRight(
-          sql`SELECT set_config('role', ${appRole}, true),
-                     set_config('app.tenant_id', ${tenant}, true),
-                     set_config('app.actor', ${actor.principal}, true),
-                     set_config('app.via_agent', ${actor.viaAgent ?? ""}, true),
-                     set_config('app.trace_id', ${actor.traceId ?? ""}, true)`,
-          Effect.locally(effect, currentTenant, Option.some(tenant))
-        )
-      )
+      const settings = settingsOf(tenant, yield* FiberRef.get(currentActor))
+      const scoped = Effect.locally(effect, currentTenant, Option.some(tenant))
+      // inside a transaction opened without a tenant: a savepoint of it
+      if (Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+        return yield* sql.withTransaction(Effect.zipRight(sql.unsafe(settings), scoped))
+      }
+      return yield* transaction(sql, settings, scoped)
     })
 
 /** `within` on the `SqlClient` of the context. */

@@ -1,4 +1,5 @@
 /** Public surface of `storage/`: database layers, repositories and ledgers, tenancy, and the knowledge store (records, episodic memory, graph, vectors, embeddings, ingestion, context). */
+export * as ActionLedger from "./ActionLedger.js"
 export * as AttemptLedger from "./AttemptLedger.js"
 export * as AuditLog from "./AuditLog.js"
 export * as CampaignRepo from "./CampaignRepo.js"

@@ -24,10 +24,12 @@ import * as Planner from "../../actors/planner/Planner.js"
 import type { Planner as PlannerProtocol } from "../../protocols/index.js"
 import * as Cost from "../../protocols/Cost.js"
 import { CampaignId, TenantId } from "../../protocols/Ids.js"
+import * as ActionLedger from "../../storage/ActionLedger.js"
 import * as CampaignRepo from "../../storage/CampaignRepo.js"
 import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as Database from "../../storage/Database.js"
 import * as DemoData from "../../storage/DemoData.js"
+import * as Records from "../../storage/Records.js"
 import { scenarios } from "../../test/fixtures/PlanScenarios.js"
 import { type Row, row, type Suite } from "../Bench.js"
 
@@ -78,7 +80,7 @@ const workload = (perScenario: number, calls: Array<Call>) =>
       const targets = (yield* repo.window(tenant, plan.audience, null, Math.min(plan.limit, perScenario))).contacts
       for (const contact of targets) {
         const channel = plan.channelSequence[0]
-        yield* Content.draft(tenant, { contact, channel, brief: plan.brief }, null)
+        yield* Content.write(tenant, { contact, channel, brief: plan.brief }, null) // no knowledge store here: drafts from the snapshot
         const outcome = Channels.sandboxOutcome({ tenant, campaignId: request.campaignId, contactId: contact.id, channel, to: "", subject: null, body: "", idempotencyKey: "", leadScore: contact.leadScore })
         yield* OutcomeAnalysis.analyse(tenant, { channel, outcome: outcome.outcome, transcript: outcome.transcript, leadScore: contact.leadScore }, null)
       }
@@ -103,7 +105,7 @@ const suite: Suite = {
     const calls: Array<Call> = []
     const perScenario = full ? 200 : 30
     const env = Layer.mergeAll(Knowledge.layerOffline, recording(calls)).pipe(
-      Layer.provideMerge(Layer.mergeAll(ContactRepo.layer, CampaignRepo.layer)),
+      Layer.provideMerge(Layer.mergeAll(ContactRepo.layer, CampaignRepo.layer, Records.layer, ActionLedger.layer)),
       Layer.provideMerge(Database.layerEmbedded(Database.memory))
     )
     const contacts = await Effect.runPromise(Effect.scoped(workload(perScenario, calls).pipe(Effect.provide(env))))

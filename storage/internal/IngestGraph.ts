@@ -43,24 +43,15 @@ export const make = (graph: KnowledgeGraphShape) => {
       if (missing.length > 0) yield* graph.upsertNodes(tenant, missing)
     })
 
-  // Makes `src`'s outgoing edges of `types` exactly `desired`.
+  // Makes `src`'s outgoing edges of `types` exactly `desired` (atomically: concurrent record
+  // changes of one node apply one after the other).
   const replace = (tenant: TenantId, src: string, types: ReadonlyArray<RelationType>, desired: ReadonlyArray<GraphEdge>) =>
-    Effect.gen(function* () {
-      const keep = new Set(desired.map((e) => `${e.type} ${e.dst}`))
-      for (const e of yield* graph.edgesOf(tenant, src)) {
-        if (e.src === src && types.includes(e.type) && !keep.has(`${e.type} ${e.dst}`)) yield* graph.removeEdge(tenant, e.src, e.type, e.dst)
-      }
-      if (desired.length > 0) yield* graph.upsertEdges(tenant, desired)
-    })
+    graph.replaceEdges(tenant, src, types, desired)
 
-  // Adds edges from `src`, or raises their weight; never lowers one.
-  const strengthen = (tenant: TenantId, src: string, wanted: ReadonlyArray<GraphEdge>) =>
-    Effect.gen(function* () {
-      if (wanted.length === 0) return
-      const current = new Map((yield* graph.edgesOf(tenant, src)).filter((e) => e.src === src).map((e) => [`${e.type} ${e.dst}`, e.weight]))
-      const changes = wanted.filter((e) => (current.get(`${e.type} ${e.dst}`) ?? 0) < e.weight)
-      if (changes.length > 0) yield* graph.upsertEdges(tenant, changes)
-    })
+  // Adds edges, or raises their weight; never lowers one. One atomic write per edge (the
+  // adapter compares with the stored weight), so concurrent events for a contact all count.
+  const strengthen = (tenant: TenantId, wanted: ReadonlyArray<GraphEdge>) =>
+    wanted.length === 0 ? Effect.void : graph.strengthenEdges(tenant, wanted, { combine: "max" })
 
   return {
     /** The contact's node, created if missing. */
@@ -71,7 +62,7 @@ export const make = (graph: KnowledgeGraphShape) => {
     interestedIn: (tenant: TenantId, contactId: string, products: ReadonlyArray<string>): Effect.Effect<void, StorageError> =>
       Effect.gen(function* () {
         yield* ensure(tenant, products.map((p) => node(ids.product(p), "product", p)))
-        yield* strengthen(tenant, ids.contact(contactId), products.map((p) => edge(ids.contact(contactId), "INTERESTED_IN", ids.product(p), weights.interestedIn)))
+        yield* strengthen(tenant, products.map((p) => edge(ids.contact(contactId), "INTERESTED_IN", ids.product(p), weights.interestedIn)))
       }),
 
     /** A meeting: its event node, who attended, and that attendees now know each other. */
@@ -80,7 +71,7 @@ export const make = (graph: KnowledgeGraphShape) => {
         yield* ensure(tenant, [node(ids.event(meetingId), "event", title)])
         for (const c of contactIds) {
           const others = contactIds.filter((o) => o !== c)
-          yield* strengthen(tenant, ids.contact(c), [
+          yield* strengthen(tenant, [
             edge(ids.contact(c), "ATTENDED", ids.event(meetingId), weights.attended),
             ...others.filter((o) => o > c).map((o) => edge(ids.contact(c), "KNOWS", ids.contact(o), weights.metAt))
           ])
@@ -149,11 +140,11 @@ export const make = (graph: KnowledgeGraphShape) => {
         yield* replace(tenant, me, ["BELONGS_TO"], d.companyId === null ? [] : [edge(me, "BELONGS_TO", ids.company(d.companyId), 1)])
         if (d.contactId !== null) {
           const c = ids.contact(d.contactId)
-          yield* strengthen(tenant, c, d.products.map((p) => edge(c, "INTERESTED_IN", ids.product(p), weights.dealInterest)))
+          yield* strengthen(tenant, d.products.map((p) => edge(c, "INTERESTED_IN", ids.product(p), weights.dealInterest)))
         }
         const buyer = d.companyId !== null ? ids.company(d.companyId) : d.contactId !== null ? ids.contact(d.contactId) : null
         if (d.stage === "won" && buyer !== null) {
-          yield* strengthen(tenant, buyer, d.products.map((p) => edge(buyer, "PURCHASED", ids.product(p), 1)))
+          yield* strengthen(tenant, d.products.map((p) => edge(buyer, "PURCHASED", ids.product(p), 1)))
         }
       }),
 

@@ -13,6 +13,7 @@ import records from "./migrations/0002_records.js"
 import memory from "./migrations/0003_memory.js"
 import security from "./migrations/0004_security.js"
 import agentLedgers from "./migrations/0005_agent_ledgers.js"
+import agentActions from "./migrations/0006_agent_actions.js"
 
 /** Every migration, keyed `<id>_<name>`; append only, never edit one that shipped. */
 export const all: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
@@ -20,7 +21,8 @@ export const all: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClien
   "0002_records": records,
   "0003_memory": memory,
   "0004_security": security,
-  "0005_agent_ledgers": agentLedgers
+  "0005_agent_ledgers": agentLedgers,
+  "0006_agent_actions": agentActions
 }
 
 /** Table recording which migrations ran. */

@@ -32,6 +32,10 @@ layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("Cont
       expect(ctx.omitted).toBe(0)
       expect(ctx.tokens).toBeLessThanOrEqual(2000)
       expect(ctx.text).toContain("Open objections:\nprice")
+      // the same knowledge as data, for templates
+      expect(ctx.facts.openObjections).toEqual(["price"])
+      expect(ctx.facts.lastInteraction).toMatchObject({ day: "2026-11-19", channel: "meeting", gist: "Security review", products: [] })
+      expect(ctx.facts.interests).toEqual(["Nexus Voice", "Nexus CRM"])
       expect(yield* context.assemble(tenant, ContactId.make("nobody"))).toEqual(Option.none())
     }))
 

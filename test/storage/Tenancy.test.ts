@@ -1,15 +1,52 @@
 /**
  * Row-level security on a real Postgres server (the PGlite run of the same contract is in
- * `Embedded.test.ts`).
+ * `Embedded.test.ts`), and what a tenant scope costs in round trips.
  */
-import { layer } from "@effect/vitest"
-import { Layer } from "effect"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { TenantId } from "../../protocols/Ids.js"
 import * as AuditLog from "../../storage/AuditLog.js"
 import * as ContactRepo from "../../storage/ContactRepo.js"
+import * as Database from "../../storage/Database.js"
+import * as Tenancy from "../../storage/Tenancy.js"
 import * as Postgres from "../fixtures/Postgres.js"
+import * as RoundTrips from "../fixtures/RoundTrips.js"
 import { tenancyContract } from "./contracts/TenancyContract.js"
 
 layer(Layer.mergeAll(ContactRepo.layer, AuditLog.layer).pipe(Layer.provideMerge(Postgres.layerFresh)), { excludeTestServices: true })(
   "Tenancy: row-level security (Postgres server)",
   (it) => tenancyContract(it)
 )
+
+describe("Tenancy: round trips (Postgres server)", () => {
+  it.live("a tenant scope costs one round trip beyond its own queries (BEGIN and settings travel with the first)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = yield* Postgres.freshDatabase
+        const url = new URL(db.url)
+        const counter = yield* RoundTrips.proxy({ host: url.hostname, port: Number(url.port || 5432) })
+        url.port = String(counter.port)
+        const env = yield* Layer.build(Database.layerUrl(url.toString(), { maxConnections: 1 }))
+        const sql = Context.get(env, SqlClient.SqlClient)
+        const tenant = TenantId.make("round-trips")
+        const trips = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.gen(function* () {
+            const before = counter.count()
+            yield* effect
+            return counter.count() - before
+          })
+        const queries = (n: number) => Effect.forEach(Array.from({ length: n }), () => sql`SELECT 1`, { discard: true })
+        yield* Tenancy.within(sql, tenant)(queries(1)) // the pool's connection is open from here on
+
+        expect(yield* trips(Effect.repeatN(queries(1), 4)), "unscoped: one per query").toBe(5)
+        expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(1)), 4)), "one query per scope, + COMMIT").toBe(10)
+        expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(3)), 4)), "three queries per scope, + COMMIT").toBe(20)
+        const failing = Tenancy.within(sql, tenant)(Effect.zipRight(queries(1), Effect.fail("no")))
+        expect(yield* trips(Effect.ignore(failing)), "a failing scope, + ROLLBACK").toBe(2)
+        // and the settings still hold for the scope's first query, and not after it
+        expect(yield* Tenancy.within(sql, tenant)(sql<{ t: string }>`SELECT current_setting('app.tenant_id') AS t`)).toEqual([{ t: tenant }])
+        expect(yield* sql<{ t: string | null }>`SELECT nullif(current_setting('app.tenant_id', true), '') AS t`).toEqual([{ t: null }])
+      })
+    ))
+})

@@ -175,4 +175,76 @@ export const graphContract = (it: Vitest.MethodsNonLive<KnowledgeGraph, true>) =
       expect(pathIds(yield* graph.introductionPath(other, c("alice"), c("dave")))).toEqual(Option.some([c("alice"), c("dave")]))
       expect((yield* graph.edgesOf(tenant, c("alice"))).length).toBe(3)
     }))
+
+  it.effect("strengthens edges atomically: concurrent updates of one edge are all kept, and make one edge", () =>
+    Effect.gen(function* () {
+      const graph = yield* KnowledgeGraph
+      const tenant = freshTenant("graph-race")
+      const widget = nodeId("product", "widget")
+      yield* graph.upsertNodes(tenant, [node("contact", "p"), node("contact", "q"), node("product", "widget"), ...["m0", "m1", "m2", "m3", "m4", "m5"].map((id) => node("event", id))])
+      const n = 40
+      const all = <A, E>(effects: ReadonlyArray<Effect.Effect<A, E>>) => Effect.all(effects, { concurrency: "unbounded", discard: true })
+      const only = (edges: ReadonlyArray<GraphEdge>, type: GraphEdge["type"]) => edges.filter((e) => e.type === type)
+
+      // accumulate: the edge does not exist when the updates start; every one of them counts
+      yield* all(Array.from({ length: n }, () => graph.strengthenEdges(tenant, [edge(c("p"), "KNOWS", c("q"), 0.05)], { combine: "accumulate" })))
+      const knows = only(yield* graph.edgesOf(tenant, c("p")), "KNOWS")
+      expect(knows.length, "concurrent creations make one edge").toBe(1)
+      expect(knows[0]!.weight, `${n} accumulated updates of 0.05`).toBeCloseTo(1 - 0.95 ** n, 9)
+
+      // max: in whatever order they land, the strongest update wins and a weaker one never lowers it
+      const weights = Array.from({ length: n }, (_, i) => ((i * 17) % n + 1) / n) // 1/n … 1, shuffled
+      yield* all(weights.map((w) => graph.strengthenEdges(tenant, [edge(c("p"), "INTERESTED_IN", widget, w * 0.9)])))
+      yield* graph.strengthenEdges(tenant, [edge(c("p"), "INTERESTED_IN", widget, 0.1)])
+      const interest = only(yield* graph.edgesOf(tenant, c("p")), "INTERESTED_IN")
+      expect(interest.map((e) => e.weight)).toEqual([0.9])
+
+      // updates of different edges of one contact, at once, all land; duplicates in a batch combine
+      yield* all(["m0", "m1", "m2", "m3", "m4", "m5"].map((m) =>
+        graph.strengthenEdges(tenant, [edge(c("p"), "ATTENDED", nodeId("event", m), 0.5), edge(c("p"), "ATTENDED", nodeId("event", m), 0.5)], { combine: "accumulate" })
+      ))
+      expect(only(yield* graph.edgesOf(tenant, c("p")), "ATTENDED").map((e) => [e.dst, e.weight])).toEqual(
+        ["m0", "m1", "m2", "m3", "m4", "m5"].map((m) => [nodeId("event", m), 0.75])
+      )
+
+      // replacing writes are atomic too: one edge, with one of the weights written
+      yield* all(weights.map((w) => graph.upsertEdges(tenant, [edge(c("q"), "KNOWS", c("p"), w)])))
+      const back = only(yield* graph.edgesOf(tenant, c("q")), "KNOWS").filter((e) => e.src === c("q"))
+      expect(back.length).toBe(1)
+      expect(weights).toContain(back[0]!.weight)
+
+      // invalid input fails as with upsertEdges
+      expect((yield* graph.strengthenEdges(tenant, [edge(c("p"), "KNOWS", c("nobody"), 0.5)]).pipe(Effect.flip)).reason).toBe("Invalid")
+      expect((yield* graph.strengthenEdges(tenant, [edge(c("p"), "KNOWS", c("q"), 0)]).pipe(Effect.flip)).reason).toBe("Invalid")
+    }))
+
+  it.effect("replaces a node's edges atomically: concurrent replacements never leave a mix", () =>
+    Effect.gen(function* () {
+      const graph = yield* KnowledgeGraph
+      const tenant = freshTenant("graph-replace")
+      const companies = Array.from({ length: 8 }, (_, i) => `co${i}`)
+      yield* graph.upsertNodes(tenant, [node("contact", "p"), node("contact", "boss"), ...companies.map((id) => node("company", id))])
+      yield* graph.upsertEdges(tenant, [edge(c("p"), "KNOWS", c("boss"), 0.4)])
+      const worksAt = (edges: ReadonlyArray<GraphEdge>) => edges.filter((e) => e.src === c("p") && e.type === "WORKS_AT").map((e) => e.dst)
+
+      // every replacement reads as "p works at exactly this one company"; at once, one wins whole
+      yield* Effect.all(companies.map((id) => graph.replaceEdges(tenant, c("p"), ["WORKS_AT", "REPORTS_TO"], [edge(c("p"), "WORKS_AT", co(id), 1)])), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      const after = worksAt(yield* graph.edgesOf(tenant, c("p")))
+      expect(after.length, `one WORKS_AT edge, not ${after.join(", ")}`).toBe(1)
+      expect(companies.map(co)).toContain(after[0])
+
+      // edges of other types stay; an empty replacement removes those of the types named
+      yield* graph.replaceEdges(tenant, c("p"), ["WORKS_AT", "REPORTS_TO"], [edge(c("p"), "REPORTS_TO", c("boss"), 0.8)])
+      expect((yield* graph.edgesOf(tenant, c("p"))).map((e) => `${e.type} ${e.dst} ${e.weight}`)).toEqual([`KNOWS ${c("boss")} 0.4`, `REPORTS_TO ${c("boss")} 0.8`])
+      yield* graph.replaceEdges(tenant, c("p"), ["REPORTS_TO"], [])
+      expect((yield* graph.edgesOf(tenant, c("p"))).map((e) => e.type)).toEqual(["KNOWS"])
+
+      // an edge that is not one of the node's edges of those types, or a missing node, is refused
+      const foreign = yield* graph.replaceEdges(tenant, c("p"), ["WORKS_AT"], [edge(c("boss"), "WORKS_AT", co("co1"), 1)]).pipe(Effect.flip)
+      expect(foreign.reason).toBe("Invalid")
+      expect((yield* graph.replaceEdges(tenant, c("nobody"), ["WORKS_AT"], []).pipe(Effect.flip)).reason).toBe("Invalid")
+    }))
 }

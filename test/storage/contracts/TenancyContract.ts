@@ -95,6 +95,17 @@ export const tenancyContract = (it: Vitest.MethodsNonLive<SqlClient.SqlClient | 
       expect(yield* audit.ofRow(b, "contacts", contacts[0]!.id)).toEqual([])
     }))
 
+  it.effect("the actor reaches the scope's settings exactly, whatever its characters", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const tenant = fresh("quote") // tenant ids are [A-Za-z0-9_-]; principals, agents and traces are free text
+      const actor = { principal: "user:o'brien'); SELECT 1; --", viaAgent: "back\\slash\\'", traceId: "é\u00e9ü ' \\n" }
+      const seen = yield* Tenancy.withTenant(tenant)(sql<{ tenant: string; actor: string; via: string; trace: string }>`
+        SELECT current_setting('app.tenant_id') AS tenant, current_setting('app.actor') AS actor,
+               current_setting('app.via_agent') AS via, current_setting('app.trace_id') AS trace`).pipe(Tenancy.withActor(actor))
+      expect(seen).toEqual([{ tenant, actor: actor.principal, via: actor.viaAgent, trace: actor.traceId }])
+    }))
+
   it.effect("a tenant scope opened inside another tenant's scope is a defect", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
