@@ -5,6 +5,7 @@
  * never random, so a re-run after a crash decides exactly the same thing.
  */
 import type { Campaign } from "../protocols/index.js"
+import type { ContextFacts } from "../storage/ContactContext.js"
 import type { Action, Decision } from "./planner/Actions.js"
 
 /** The model name recorded on every output. */
@@ -79,9 +80,10 @@ const outreach: Readonly<Record<Campaign.Channel, "voice_call" | "send_email" | 
 /**
  * The offline planner: a deterministic ReAct policy over the action set. It counts the
  * audience the goal implies (relaxing an inferred lead-score floor when too few match),
- * researches what the goal mentions, proposes one outreach action per channel in the order
- * the goal asks, asks for confirmation of what the goal wants paused or escalated, and
- * finishes within `maxSteps`.
+ * researches what the goal mentions, asks for confirmation of what the goal wants paused,
+ * escalated or re-prioritised, writes the tasks, notes and meetings it asks for, proposes
+ * one outreach action per channel in the order the goal asks, and finishes within
+ * `maxSteps`.
  */
 export const planDecision = (i: PlannerInput): Decision => {
   const g = words(i.goal)
@@ -138,6 +140,19 @@ export const planDecision = (i: PlannerInput): Decision => {
     if (/\bpause\b|hold off|stop other/.test(g) && !done.has("pause_campaign")) {
       return { thought: "The goal asks to pause running outreach first.", next: { _tag: "pause_campaign", reason: `goal: ${i.goal}` } }
     }
+    const priority = /\b(raise|boost|bump|high|higher)\b[^.;]*\bpriority\b/.test(g) ? "high" : /\b(low|lower)\b[^.;]*\bpriority\b/.test(g) ? "low" : null
+    if (priority !== null && !done.has("adjust_priority")) {
+      return { thought: `The goal asks for ${priority} priority on these contacts.`, next: { _tag: "adjust_priority", filter: last.filter, priority } }
+    }
+    if (/\b(create|add|open)\b[^.;]*\btask\b/.test(g) && !done.has("create_task")) {
+      return { thought: "The goal asks for a follow-up task for the team.", next: { _tag: "create_task", title: `Follow up: ${i.goal}`.slice(0, 200), dueInDays: 3 } }
+    }
+    if (/\blog\b[^.;]*\b(note|activity)\b/.test(g) && !done.has("log_activity") && top !== "none") {
+      return { thought: `The goal asks to log a note on the best match, ${top}.`, next: { _tag: "log_activity", contactId: top, note: `Selected for: ${i.goal}`.slice(0, 500) } }
+    }
+    if (/\b(schedule|book|propose)\b[^.;]*\bmeeting\b/.test(g) && !done.has("schedule_meeting") && top !== "none") {
+      return { thought: `The goal asks for a meeting with the best match, ${top}.`, next: { _tag: "schedule_meeting", contactId: top, withinDays: 14 } }
+    }
   }
   const channel = pending[0]
   if (channel !== undefined && left > 1) {
@@ -160,26 +175,74 @@ export const brief = (goal: string): Campaign.Brief => ({
 
 const firstName = (name: string) => name.split(" ")[0] ?? name
 
-/** A personalised message for one contact and channel (with the AI-disclosure line). */
-export const draft = (contact: Campaign.ContactSnapshot, channel: Campaign.Channel, b: Campaign.Brief) => {
+/** How the offline model answers an open objection: a sentence for email and calls, a clause for SMS (no claims, no competitors). */
+const answers: Readonly<Record<string, { readonly sentence: string; readonly clause: string }>> = {
+  price: { sentence: "On price: we can start with a smaller tier and grow from there.", clause: "we can start with a smaller tier" },
+  timing: { sentence: "On timing: we can plan the start around your calendar, with no need to decide this quarter.", clause: "we can start when it suits you" },
+  "incumbent competitor": { sentence: "On your current tools: we work alongside what you use today, so nothing has to be replaced at once.", clause: "we work alongside your current tools" },
+  "security and compliance": { sentence: "On security and compliance: we can walk your team through our security documentation.", clause: "our security documentation is ready for your team" },
+  "decision authority": { sentence: "If it helps, I can prepare a short summary for the others who need to decide.", clause: "I can send a summary for the others who decide" },
+  integration: { sentence: "On integration: we can map it against your systems in a short technical session.", clause: "we can map the integration with you" }
+}
+const answerTo = (topic: string) => answers[topic] ?? { sentence: `On ${topic}: I would like to address it directly.`, clause: `happy to talk through ${topic}` }
+
+const met: Readonly<Record<string, string>> = { email: "email", voice: "call", meeting: "meeting", sms: "message" }
+
+const months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+// "2026-11-20" → "20 November" (numeric dates read as phone numbers to the output filter, and to people)
+const spoken = (isoDay: string) => {
+  const [, m, d] = isoDay.split("-").map(Number)
+  return m !== undefined && d !== undefined && months[m - 1] !== undefined ? `${d} ${months[m - 1]}` : isoDay
+}
+
+/** What the offline model reads of a contact's assembled context (see `storage/ContactContext`). */
+export type KnownFacts = Pick<ContextFacts, "openObjections" | "lastInteraction" | "interests">
+
+/**
+ * A personalised message for one contact and channel (with the AI-disclosure line). With
+ * `known`, it follows up on the last interaction, answers up to two open objections and
+ * names the product the contact is interested in.
+ */
+export const draft = (contact: Campaign.ContactSnapshot, channel: Campaign.Channel, b: Campaign.Brief, known?: KnownFacts) => {
   const hello = `Hi ${firstName(contact.name)}`
-  const pitch = `teams like ${contact.company}'s in ${contact.industry} use us to ${b.valueProposition}`
+  const product = known?.interests[0]
+  const pitch = `teams like ${contact.company}'s in ${contact.industry} use ${product ?? "us"} to ${b.valueProposition}`
   const disclosure = "This message was prepared by an AI assistant on behalf of the sales team."
+  const last = known?.lastInteraction ?? null
+  const about = last !== null && last.products.length > 0 ? ` about ${last.products.join(" and ")}` : ""
+  const whose = last === null ? "" : last.channel === "meeting" || last.channel === "voice" ? "our" : last.direction === "inbound" ? "your" : "my"
+  // a meeting's title or an email's subject is quoted; a call's summary may be about anyone, and is not
+  const titled = last !== null && (last.channel === "meeting" || last.channel === "email") && last.gist.length > 0 && last.gist.length <= 60
+  const title = titled ? ` ("${last.gist.replace(/[.!?…]+$/, "")}")` : ""
+  const recap = last === null ? null : `${whose} ${met[last.channel] ?? last.channel} on ${spoken(last.day)}${title}${about}`
+  const objections = (known?.openObjections ?? []).slice(0, 2).map(answerTo)
+  const nextStep = last !== null && last.nextSteps.length > 0 ? `Next step on our side: ${last.nextSteps[0]}.` : null
   switch (channel) {
-    case "email":
+    case "email": {
+      const opening = [recap === null ? null : `Following up on ${recap}.`, ...objections.map((o) => o.sentence), nextStep].filter((x) => x !== null)
       return {
-        subject: `${contact.company}: ${b.callToAction}?`,
-        body: `${hello},\n\nAs ${contact.title} you may know the cost of manual outreach: ${pitch}. Would you ${b.callToAction}?\n\n${disclosure}`,
+        subject: product !== undefined ? `${contact.company}: ${product}, ${b.callToAction}?` : `${contact.company}: ${b.callToAction}?`,
+        body: `${hello},\n\n${opening.length > 0 ? `${opening.join(" ")}\n\n` : ""}As ${contact.title} you may know the cost of manual outreach: ${pitch}. Would you ${b.callToAction}?\n\n${disclosure}`,
         model: MODEL_NAME
       }
-    case "sms":
-      return { subject: null, body: `${hello}, ${pitch}. Can we ${b.callToAction}? ${disclosure} Reply STOP to opt out.`, model: MODEL_NAME }
-    case "voice":
+    }
+    case "sms": {
+      const lead = known === undefined || (product === undefined && objections.length === 0)
+        ? `${hello}, ${pitch}.`
+        : `${hello}, following up${product !== undefined ? ` on ${product}` : ""}${objections[0] !== undefined ? `: ${objections[0].clause}` : ""}.`
+      return { subject: null, body: `${lead} Can we ${b.callToAction}? ${disclosure} Reply STOP to opt out.`, model: MODEL_NAME }
+    }
+    case "voice": {
+      const context = [
+        recap === null ? null : `Recap: the last contact was ${recap}.`,
+        objections.length > 0 ? `Address: ${objections.map((o) => o.sentence).join(" ")}` : null
+      ].filter((x) => x !== null)
       return {
         subject: null,
-        body: `Opening: "${hello}, this is an AI assistant calling for the sales team." Pitch: ${pitch}. Ask: ${b.callToAction}.`,
+        body: `Opening: "${hello}, this is an AI assistant calling for the sales team." ${context.length > 0 ? `${context.join(" ")} ` : ""}Pitch: ${pitch}. Ask: ${b.callToAction}.`,
         model: MODEL_NAME
       }
+    }
   }
 }
 

@@ -1,16 +1,22 @@
 /**
  * Runs one planner action while planning and says what became of it. Read-only actions
  * (data queries, analyses) run against the contact records, the knowledge port and the
- * offline heuristics and return an observation; outreach actions are checked (channel
- * enabled, audience never wider than the campaign asked) and taken into the plan, with an
- * approval when their volume is high; destructive actions wait for confirmation.
+ * offline heuristics and return an observation; CRM writes (create a task, log an activity,
+ * propose a meeting) run at once, exactly once per planner step: the action ledger records
+ * the step's key before the write, in the same transaction, and a re-run of the step finds
+ * it; outreach actions are checked (channel enabled, audience never wider than the campaign
+ * asked) and taken into the plan, with an approval when their volume is high; workflow
+ * control (pause, adjust priority, escalate) waits for a person's confirmation.
  */
+import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import type { AudienceFilter, Channel } from "../../protocols/Campaign.js"
 import type { TenantId } from "../../protocols/Ids.js"
 import type { StepStatus } from "../../protocols/Planner.js"
 import { ContactId } from "../../protocols/Ids.js"
+import { ActionLedger } from "../../storage/ActionLedger.js"
 import { ContactRepo } from "../../storage/ContactRepo.js"
+import { Records } from "../../storage/Records.js"
 import * as Risk from "../guardrails/Risk.js"
 import * as Offline from "../OfflineModel.js"
 import type { Action } from "./Actions.js"
@@ -24,6 +30,26 @@ export interface Constraints {
   readonly channels: ReadonlyArray<Channel>
   readonly targetCount: number
 }
+
+/** The planner step an action runs in. */
+export interface Step {
+  readonly index: number
+  /** The step's idempotency key, `<tenant>/<campaignId>/plan-step/<index>`: one effect per step, however often it runs. */
+  readonly key: string
+  /** When the step was asked for (epoch ms, from its message): dates count from it, so a re-run computes the same rows. */
+  readonly at: number
+}
+
+/** The idempotency key of a planner step. */
+export const stepKey = (tenant: TenantId, campaignId: string, index: number) => `${tenant}/${campaignId}/plan-step/${index}`
+
+/** The approval id of a workflow-control action, derived from its step. */
+export const approvalIdOf = (campaignId: string, step: number, action: string) => `${campaignId}-step${step}-${action}`
+
+/** A record id derived from a step key (the same step always writes the same row). */
+export const recordId = (kind: string, key: string) => `${kind}-${createHash("sha256").update(key).digest("base64url").slice(0, 20)}`
+
+const DAY_MS = 86_400_000
 
 /** The result of an action. */
 export interface ActionResult {
@@ -56,11 +82,66 @@ export const narrow = (requested: AudienceFilter, proposed: AudienceFilter): Aud
 
 const result = (status: StepStatus, observation: string, data: Record<string, unknown> = {}): ActionResult => ({ status, observation, data })
 
-/** Runs `action` for the campaign `c` of `tenant`. */
-export const run = Effect.fn("ActionRunner.run")(function* (tenant: TenantId, c: Constraints, action: Action) {
+const safeId = (id: string) => ContactId.make(id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64) || "none")
+
+type Write = Extract<Action, { readonly _tag: "create_task" | "log_activity" | "schedule_meeting" }>
+
+/**
+ * A CRM write, once per step: the ledger records the step key, the write runs and its
+ * outcome is recorded, in one transaction (audited with the fiber's acting principal).
+ */
+const write = (tenant: TenantId, c: Constraints, step: Step, action: Write) =>
+  Effect.gen(function* () {
+    const ledger = yield* ActionLedger
+    const records = yield* Records
+    const contacts = yield* ContactRepo
+    const { _tag, ...input } = action
+    const execute = Effect.gen(function* () {
+      switch (action._tag) {
+        case "create_task": {
+          const id = recordId("task", step.key)
+          const dueAt = new Date(step.at + action.dueInDays * DAY_MS)
+          yield* records.createTask(tenant, { id, title: action.title, contactId: null, campaignId: c.campaignId, dueAt, status: "open" })
+          return { outcome: "executed", result: { taskId: id, dueAt: dueAt.toISOString() } }
+        }
+        case "log_activity": {
+          const found = yield* contacts.get(tenant, safeId(action.contactId))
+          if (found._tag === "None") return { outcome: "refused", result: { reason: `no contact ${action.contactId}` } }
+          const id = recordId("act", step.key)
+          yield* records.recordActivities(tenant, [
+            { id, kind: "note", contactId: found.value.id, companyId: null, dealId: null, subject: action.note, occurredAt: new Date(step.at), episodeId: null }
+          ])
+          return { outcome: "executed", result: { activityId: id, contactId: found.value.id } }
+        }
+        case "schedule_meeting": {
+          const found = yield* contacts.get(tenant, safeId(action.contactId))
+          if (found._tag === "None") return { outcome: "refused", result: { reason: `no contact ${action.contactId}` } }
+          const id = recordId("mtg", step.key)
+          const latest = new Date(step.at + action.withinDays * DAY_MS)
+          yield* records.proposeMeeting(tenant, {
+            id, contactId: found.value.id, campaignId: c.campaignId, status: "proposed", earliest: new Date(step.at), latest
+          })
+          return { outcome: "executed", result: { meetingId: id, contactId: found.value.id, latest: latest.toISOString() } }
+        }
+      }
+    })
+    const done = yield* ledger.once(tenant, { idempotencyKey: step.key, agent: "planner", action: _tag, input }, execute)
+    if (done.duplicate) yield* Effect.logInfo(`planner step ${step.key}: ${_tag} was recorded by an earlier run; not written again`)
+    if (done.outcome !== "executed") return result("refused", String(done.result.reason ?? `${_tag} refused`), done.result)
+    const what =
+      action._tag === "create_task"
+        ? `task "${action.title}" created, due ${String(done.result.dueAt).slice(0, 10)}`
+        : action._tag === "log_activity"
+          ? `note logged on ${action.contactId}`
+          : `meeting with ${action.contactId} proposed within ${action.withinDays} days`
+    return result("executed", what, done.result)
+  })
+
+/** Runs `action` for the campaign `c` of `tenant`, in planner step `step`. */
+export const run = Effect.fn("ActionRunner.run")(function* (tenant: TenantId, c: Constraints, action: Action, step: Step) {
   const contacts = yield* ContactRepo
   const knowledge = yield* Knowledge
-  const contact = (id: string) => contacts.get(tenant, ContactId.make(id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64) || "none"))
+  const contact = (id: string) => contacts.get(tenant, safeId(id))
   switch (action._tag) {
     case "query_contacts": {
       const filter = narrow(c.audience, action.filter)
@@ -146,12 +227,15 @@ export const run = Effect.fn("ActionRunner.run")(function* (tenant: TenantId, c:
     case "schedule_meeting":
     case "create_task":
     case "log_activity":
-      return result("proposed", `${action._tag} taken into the plan (runs at dispatch)`, {})
+      return yield* write(tenant, c, step, action)
     case "pause_campaign":
     case "adjust_priority":
-    case "escalate":
-      return result("needs-confirmation", `${action._tag} waits for a person's confirmation`, {
-        approvals: [{ approvalId: `${c.campaignId}-${action._tag}`, action: action._tag, reason: "reason" in action ? action.reason : `priority ${action.priority}`, details: {} }]
+    case "escalate": {
+      const { _tag, ...input } = action
+      const reason = action._tag === "adjust_priority" ? `set priority ${action.priority} for ${JSON.stringify(action.filter)}` : action.reason
+      return result("needs-confirmation", `${_tag} sent to the campaign; it waits for a person's confirmation`, {
+        approvals: [{ approvalId: approvalIdOf(c.campaignId, step.index, _tag), action: _tag, reason, details: { step: step.index, ...input } }]
       })
+    }
   }
 })

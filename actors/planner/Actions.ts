@@ -2,11 +2,13 @@
  * The planner's typed action set (the NexusCRM design's 23 actions), each an Effect
  * `Schema` (a tagged struct: its tag is the action name, its fields the input), with
  * metadata: its category, whether it only reads, and its risk. Read-only actions run while
- * planning and give observations; outreach actions shape the plan (they run when the
- * campaign dispatches); destructive ones wait for a person's confirmation.
+ * planning and give observations; CRM writes run at once, exactly once per step; outreach
+ * actions shape the plan (they run when the campaign dispatches); destructive ones go to
+ * the campaign actor and wait for a person's confirmation.
  */
 import { Schema } from "effect"
 import { AudienceFilter, Channel } from "../../protocols/Campaign.js"
+import { AdjustPriorityAction, EscalateAction, PauseCampaignAction } from "../../protocols/Planner.js"
 
 const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
 const Text = Schema.String.pipe(Schema.maxLength(2000))
@@ -43,10 +45,10 @@ export const CloseProbability = Schema.TaggedStruct("close_probability", { conta
 export const NextBestAction = Schema.TaggedStruct("next_best_action", { contactId: Id })
 export const ChurnRisk = Schema.TaggedStruct("churn_risk", { filter: AudienceFilter })
 
-/** Workflow control. */
-export const PauseCampaign = Schema.TaggedStruct("pause_campaign", { reason: Text })
-export const AdjustPriority = Schema.TaggedStruct("adjust_priority", { filter: AudienceFilter, priority: Schema.Literal("low", "normal", "high") })
-export const Escalate = Schema.TaggedStruct("escalate", { reason: Text, to: Schema.String })
+/** Workflow control (typed in protocols/: they travel to the campaign actor). */
+export const PauseCampaign = PauseCampaignAction
+export const AdjustPriority = AdjustPriorityAction
+export const Escalate = EscalateAction
 
 /** Every action. */
 export const Action = Schema.Union(
@@ -83,8 +85,10 @@ export type Category = "data" | "communication" | "analysis" | "workflow"
 export type Risk =
   /** Reads only: runs now. */
   | "read"
-  /** Contacts people or writes the CRM: taken into the plan, runs at dispatch. */
+  /** Contacts people: taken into the plan, runs at dispatch. */
   | "outreach"
+  /** Writes the CRM: runs now, once per planner step (recorded in the action ledger), audited as made through the planner. */
+  | "write"
   /** Changes running work: waits for a person's confirmation. */
   | "destructive"
 
@@ -111,9 +115,9 @@ export const info: Readonly<Record<ActionName, ActionInfo>> = {
   send_email: { category: "communication", risk: "outreach", channel: "email", description: "Email contacts matching a filter." },
   send_sms: { category: "communication", risk: "outreach", channel: "sms", description: "Text contacts matching a filter." },
   send_whatsapp: { category: "communication", risk: "outreach", channel: "whatsapp", description: "WhatsApp contacts matching a filter." },
-  schedule_meeting: { category: "communication", risk: "outreach", description: "Propose a meeting to a contact." },
-  create_task: { category: "communication", risk: "outreach", description: "Create a follow-up task for the sales team." },
-  log_activity: { category: "communication", risk: "outreach", description: "Log an activity on a contact." },
+  schedule_meeting: { category: "communication", risk: "write", description: "Propose a meeting to a contact within some days (recorded in the CRM)." },
+  create_task: { category: "communication", risk: "write", description: "Create a follow-up task for the sales team (recorded in the CRM)." },
+  log_activity: { category: "communication", risk: "write", description: "Log a note on a contact's timeline (recorded in the CRM)." },
   analyse_transcript: { category: "analysis", risk: "read", description: "Sentiment, signals and objections of a transcript." },
   generate_content: { category: "analysis", risk: "read", description: "Draft a message for one contact to check the brief." },
   close_probability: { category: "analysis", risk: "read", description: "Probability that a contact's deal closes." },

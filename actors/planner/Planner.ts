@@ -1,12 +1,13 @@
 /**
  * The planner's ReAct loop, one step per call of `step`: the model (routed as a planning
  * task) sees the goal, the campaign's bounds, the action set and the steps so far, and
- * answers a typed `Decision`; the action runs (or is proposed, or waits for confirmation)
- * and the step is recorded. At `finish`, or when the step budget is spent, `step` builds
- * the plan: an audience never wider than asked, channels within those enabled, touches,
- * the content brief, and every approval the plan needs.
+ * answers a typed `Decision`; the action runs (a read, or a CRM write once per step), or
+ * is proposed, or is a workflow-control request for the campaign actor that waits for a
+ * person's confirmation; and the step is recorded. At `finish`, or when the step budget is
+ * spent, `step` builds the plan: an audience never wider than asked, channels within those
+ * enabled, touches, the content brief, and every approval the plan needs.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { Campaign, Planner as PlannerProtocol } from "../../protocols/index.js"
 import * as Cost from "../../protocols/Cost.js"
 import type { TenantId } from "../../protocols/Ids.js"
@@ -31,8 +32,9 @@ export const planStep = Task.make<Offline.PlannerInput, Decision>({
   system: [
     "You plan outbound sales campaigns for a CRM, one ReAct step at a time: think, then choose exactly one action, or finish with the plan.",
     "Stay inside the campaign's audience filter and enabled channels; never plan more contacts than the target.",
-    "Read-only actions run at once and return an observation; outreach actions are taken into the plan and run at dispatch;",
-    "workflow-control actions wait for a person's confirmation. Finish before the step budget is spent.",
+    "Read-only actions run at once and return an observation; CRM writes (create_task, log_activity, schedule_meeting) run at once;",
+    "outreach actions are taken into the plan and run at dispatch; workflow-control actions wait for a person's confirmation.",
+    "Finish before the step budget is spent.",
     `Actions:\n${catalogue}`
   ].join("\n"),
   prompt: (i) =>
@@ -55,6 +57,8 @@ export interface StepOutcome {
   readonly cost: Cost.Cost
   /** The plan, when this step finished. */
   readonly plan: Campaign.Plan | null
+  /** A workflow-control action for the campaign actor (it waits there for approval), when this step took one. */
+  readonly control: typeof PlannerProtocol.ControlRequested.payload.Type | null
 }
 
 /** The last query's audience, or the one the goal implies. */
@@ -96,12 +100,16 @@ export const buildPlan = Effect.fn("Planner.buildPlan")(function* (
   } satisfies Campaign.Plan
 })
 
-/** Takes the next step of the loop for campaign request `req`, given the steps so far. */
+/**
+ * Takes the next step of the loop for campaign request `req`, given the steps so far; `at`
+ * is when the step was asked for (default: now), the time its CRM writes count from.
+ */
 export const step = Effect.fn("Planner.step")(function* (
   tenant: TenantId,
   req: typeof Campaign.PlanRequested.payload.Type,
   steps: ReadonlyArray<PlannerProtocol.PlanStep>,
-  costSoFar: Cost.Cost
+  costSoFar: Cost.Cost,
+  at?: number
 ) {
   const llm = yield* Llm
   const index = steps.length
@@ -113,7 +121,8 @@ export const step = Effect.fn("Planner.step")(function* (
     maxSteps: MAX_PLAN_STEPS,
     steps: steps.map((s) => ({ action: s.action, status: s.status, data: s.data }))
   }
-  const answer = yield* llm.run(planStep, input, { tenant, callKey: `${tenant}/${req.campaignId}/plan-step/${index}` })
+  const key = ActionRunner.stepKey(tenant, req.campaignId, index)
+  const answer = yield* llm.run(planStep, input, { tenant, callKey: key })
   const cost = Cost.add(costSoFar, answer.cost)
   const { thought, next } = answer.value
   const forced = next._tag !== "finish" && index >= MAX_PLAN_STEPS - 1
@@ -134,10 +143,15 @@ export const step = Effect.fn("Planner.step")(function* (
     }
     const plan = yield* buildPlan(tenant, req, steps, finish, answer.model)
     const done = { ...record, observation: `plan for ${plan.limit} of ${plan.matching} matching contacts, ${plan.channelSequence.join(" → ")}${plan.approvals ? `, ${plan.approvals.length} approval(s) needed` : ""}` }
-    return { step: done, cost, plan: { ...plan, reasoning: [...plan.reasoning, { thought: done.thought, action: "finish", observation: done.observation }] } } satisfies StepOutcome
+    return {
+      step: done,
+      cost,
+      plan: { ...plan, reasoning: [...plan.reasoning, { thought: done.thought, action: "finish", observation: done.observation }] },
+      control: null
+    } satisfies StepOutcome
   }
   const constraints = { campaignId: req.campaignId, audience: req.audience, channels: req.channels, targetCount: req.targetCount }
-  const r = yield* ActionRunner.run(tenant, constraints, next)
+  const r = yield* ActionRunner.run(tenant, constraints, next, { index, key, at: at ?? (yield* Clock.currentTimeMillis) })
   const { _tag, ...actionInput } = next
   const record: PlannerProtocol.PlanStep = {
     step: index,
@@ -149,5 +163,15 @@ export const step = Effect.fn("Planner.step")(function* (
     status: r.status,
     model: answer.model
   }
-  return { step: record, cost, plan: null } satisfies StepOutcome
+  const control =
+    next._tag === "pause_campaign" || next._tag === "adjust_priority" || next._tag === "escalate"
+      ? {
+          campaignId: req.campaignId,
+          approvalId: ActionRunner.approvalIdOf(req.campaignId, index, next._tag),
+          step: index,
+          action: next,
+          reason: thought
+        }
+      : null
+  return { step: record, cost, plan: null, control } satisfies StepOutcome
 })

@@ -16,9 +16,11 @@ import * as Planner from "../../../actors/planner/Planner.js"
 import type { Campaign, Planner as PlannerProtocol } from "../../../protocols/index.js"
 import * as Cost from "../../../protocols/Cost.js"
 import { CampaignId, TenantId } from "../../../protocols/Ids.js"
+import * as ActionLedger from "../../../storage/ActionLedger.js"
 import * as CampaignRepo from "../../../storage/CampaignRepo.js"
 import * as ContactRepo from "../../../storage/ContactRepo.js"
 import * as DemoData from "../../../storage/DemoData.js"
+import * as Records from "../../../storage/Records.js"
 import { type Scenario, scenarios } from "../../fixtures/PlanScenarios.js"
 import * as Postgres from "../../fixtures/Postgres.js"
 
@@ -35,7 +37,7 @@ const matches = (f: Campaign.AudienceFilter, c: Campaign.ContactSnapshot) =>
   (f.titleKeywords === undefined || f.titleKeywords.some((k) => c.title.toLowerCase().includes(k.toLowerCase()))) &&
   (f.minLeadScore === undefined || c.leadScore >= f.minLeadScore)
 
-const Env = Layer.mergeAll(ContactRepo.layer, CampaignRepo.layer).pipe(Layer.provideMerge(Postgres.layerFresh))
+const Env = Layer.mergeAll(ContactRepo.layer, CampaignRepo.layer, Records.layer, ActionLedger.layer).pipe(Layer.provideMerge(Postgres.layerFresh))
 const Planning = Layer.mergeAll(Knowledge.layerOffline, Model.layerOffline).pipe(Layer.provideMerge(Env))
 
 /** Runs the loop to its plan, as the planner agent does one message at a time. */
