@@ -2,21 +2,30 @@
  * The campaign actor (one per campaign): validates the start command, asks the planner
  * for a plan, streams the planned audience to contact actors in bounded windows (never
  * more than `WINDOW` contacts in flight, so memory stays flat whatever the audience size),
- * counts terminal outcomes, emits progress events and writes the summary when done.
+ * counts terminal outcomes (and answers that come after a contact's engagement ended),
+ * emits progress events and writes the summary when done.
  * High-risk plans wait for approval; pause, resume, cancel and edit steer it while live,
- * and the analyzer's rate watch adjusts it (see `CampaignControl`).
+ * the planner's workflow-control actions wait for approval before they apply, and the
+ * analyzer's rate watch adjusts it (see `CampaignControl`).
  */
 import { Effect, Schema } from "effect"
-import { Address, Campaign, Control, Dispatch, Message } from "../protocols/index.js"
+import { Address, Campaign, Control, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
 import { Actor } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor } from "../storage/ContactRepo.js"
+import * as CampaignBudget from "./CampaignBudget.js"
 import * as CampaignControl from "./CampaignControl.js"
+import { TenantBudget } from "./TenantBudget.js"
 
 /** Contacts in flight per campaign at most. */
 export const WINDOW = 512
 /** A new window is fetched when in-flight work falls to this. */
 export const REFILL_AT = WINDOW / 2
+/**
+ * Contacts engaged per handled message at most: what one step sends is committed with the
+ * actor's state (transactional outbox), so it stays small; the window fills over a few steps.
+ */
+export const MAX_ENGAGE_PER_STEP = 128
 
 const Counts = Campaign.CampaignCounts
 
@@ -46,7 +55,17 @@ export const State = Schema.Struct({
   stats: Schema.optionalWith(Dispatch.OutcomeStats, { default: () => CampaignControl.emptyStats }),
   reviewedAt: Schema.optionalWith(Schema.Int, { default: () => 0 }),
   /** Set when cancelled: nothing new is engaged, and why. */
-  cancelled: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  cancelled: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The planner's workflow-control actions, by approval id: pending until a person decides. */
+  agentActions: Schema.optionalWith(Schema.Record({ key: Schema.String, value: CampaignControl.AgentAction }), { default: () => ({}) }),
+  /** Contact priorities the planner set (approved): they move the contact-lock priority of engagements. */
+  priorities: Schema.optionalWith(Schema.Array(CampaignControl.PriorityRule), { default: () => [] }),
+  /** Budget: reserved and spent actions and money (see `CampaignBudget`). */
+  budget: Schema.optionalWith(CampaignBudget.Ledger, { default: () => CampaignBudget.empty }),
+  /** What each contact is allowed to spend (reserved when it is engaged); null before the plan. */
+  allowance: Schema.optionalWith(Schema.NullOr(Campaign.Spend), { default: () => null }),
+  /** What this campaign holds of its tenant's budget (null: nothing yet, or the tenant has no limit). */
+  tenantGrant: Schema.optionalWith(Schema.NullOr(Campaign.Spend), { default: () => null })
 })
 export type State = typeof State.Type
 
@@ -56,6 +75,7 @@ const emptyCounts: Campaign.CampaignCounts = {
   inProgress: 0,
   completed: 0,
   reached: 0,
+  replied: 0,
   converted: 0,
   skipped: 0,
   failed: 0
@@ -72,23 +92,42 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
     let s = state
     if (s.cancelled === null && !s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= Math.floor(s.window / 2)) {
       const repo = yield* ContactRepo
-      const want = Math.min(s.window - s.counts.inProgress, s.limit - s.counts.dispatched)
-      const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, want)
+      const want = Math.min(s.window - s.counts.inProgress, s.limit - s.counts.dispatched, MAX_ENGAGE_PER_STEP)
+      const per = s.allowance ?? CampaignBudget.allowanceOf(s.plan!)
+      const fits = CampaignBudget.affordable(s.spec!.budget, s.budget, per, want)
+      if (fits.n === 0) {
+        // nothing fits now: wait for contacts in flight to give back what they did not use, or pause
+        if (s.counts.inProgress > 0) return s
+        CampaignBudget.exhausted(ctx, topicOf(s.spec!.campaignId), s.spec!.campaignId, s.spec!.budget, s.budget, per, fits.limitedBy!)
+        return CampaignControl.pause(s, ctx, `budget-exhausted:${fits.limitedBy}`, "runtime")
+      }
+      const tenantFit = yield* CampaignBudget.withinTenant(s, ctx, per, fits.n)
+      if (tenantFit.n === 0) {
+        if (s.counts.inProgress > 0) return s
+        tenantFit.exhausted?.()
+        return CampaignControl.pause(s, ctx, `budget-exhausted:tenant:${tenantFit.limitedBy}`, "runtime")
+      }
+      s = { ...s, tenantGrant: tenantFit.grant }
+      const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, tenantFit.n)
       for (const contact of window.contacts) {
         ctx.send(Address.actor("contact", contact.id), Campaign.EngageContact, {
           campaignId: s.spec!.campaignId,
           contact,
           channels: s.plan!.channelSequence,
           brief: s.plan!.brief,
-          ...(s.plan!.sequence ? { sequence: s.plan!.sequence } : {})
+          ...(s.plan!.sequence ? { sequence: s.plan!.sequence } : {}),
+          ...CampaignControl.lockPolicyOf(s, contact),
+          allowance: per
         })
       }
       const n = window.contacts.length
       const dispatched = s.counts.dispatched + n
       s = {
         ...s,
+        allowance: per,
+        budget: CampaignBudget.reserve(s.budget, per, n),
         cursor: window.next ?? s.cursor,
-        exhausted: window.next === null || n < want || dispatched >= s.limit,
+        exhausted: window.next === null || n < tenantFit.n || dispatched >= s.limit,
         counts: { ...s.counts, dispatched, targeted: dispatched, inProgress: s.counts.inProgress + n }
       }
     }
@@ -103,19 +142,24 @@ const complete = (s: State, ctx: Actor.ActorContext) =>
       counts: s.counts,
       skippedReasons: s.skippedReasons,
       perChannel: s.perChannel,
-      actionsUsed: s.counts.dispatched,
+      actionsUsed: s.budget.spentActions,
+      costUsd: s.budget.spentUsd,
       startedAt: s.startedAt,
       completedAt,
       durationMs: completedAt - s.startedAt
     }
     const repo = yield* CampaignRepo
     yield* repo.complete(ctx.tenant, s.spec!.campaignId, summary)
+    // what the campaign held of the tenant's budget shrinks to what it spent
+    if (s.tenantGrant !== null) {
+      yield* (yield* TenantBudget).close(ctx.tenant, s.spec!.campaignId, { actions: s.budget.spentActions, usd: s.budget.spentUsd })
+    }
     ctx.send(topicOf(s.spec!.campaignId), Campaign.CampaignProgress, { campaignId: s.spec!.campaignId, counts: s.counts })
     ctx.send(topicOf(s.spec!.campaignId), Campaign.CampaignCompleted, { campaignId: s.spec!.campaignId, summary })
     return { ...s, status: "completed" as const, completedAt }
   })
 
-const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo> = { dispatch, complete }
+const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo | TenantBudget> = { dispatch, complete }
 
 /** The campaign actor definition. */
 export const CampaignActor = Actor.make({
@@ -125,7 +169,9 @@ export const CampaignActor = Actor.make({
     Campaign.PlanReady,
     Campaign.ContactCompleted,
     ...Control.commands,
-    Dispatch.AdjustmentProposed
+    Dispatch.AdjustmentProposed,
+    Dispatch.ContactReplied,
+    PlannerProtocol.ControlRequested
   ],
   state: State,
   initial: (): State => ({
@@ -146,9 +192,14 @@ export const CampaignActor = Actor.make({
     window: WINDOW,
     stats: CampaignControl.emptyStats,
     reviewedAt: 0,
-    cancelled: null
+    cancelled: null,
+    agentActions: {},
+    priorities: [],
+    budget: CampaignBudget.empty,
+    allowance: null,
+    tenantGrant: null
   }),
-  handle: Effect.fn("CampaignActor.handle")(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
+  handle: Effect.fnUntraced(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
     if (Message.is(Campaign.StartCampaign)(m)) {
       // a repeated start of the same campaign changes nothing
       if (state.status !== "new") return state
@@ -167,7 +218,8 @@ export const CampaignActor = Actor.make({
         goal: spec.goal,
         audience: spec.audience,
         channels: spec.channels,
-        targetCount: spec.targetCount
+        targetCount: spec.targetCount,
+        maxCostUsd: spec.budget.maxCostUsd * CampaignBudget.PLANNING_SHARE
       })
       return { ...state, status: "planning" as const, spec, startedAt: m.envelope.ts }
     }
@@ -176,7 +228,8 @@ export const CampaignActor = Actor.make({
       const plan = m.payload.plan
       ctx.send(topicOf(state.spec.campaignId), Campaign.CampaignPlanned, { campaignId: state.spec.campaignId, plan })
       const limit = Math.min(plan.limit, state.spec.targetCount, state.spec.budget.maxActions)
-      return yield* CampaignControl.onPlan({ ...state, plan, limit }, ctx, flow)
+      const budget = CampaignBudget.charge(state.budget, m.payload.cost?.usd ?? 0)
+      return yield* CampaignControl.onPlan({ ...state, plan, limit, budget, allowance: CampaignBudget.allowanceOf(plan) }, ctx, flow)
     }
     if (Message.is(Campaign.ContactCompleted)(m)) {
       if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return state
@@ -187,6 +240,7 @@ export const CampaignActor = Actor.make({
         inProgress: c.inProgress - 1,
         completed: c.completed + 1,
         reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
+        replied: c.replied + (CampaignControl.isAnswer(r.reason) ? 1 : 0),
         converted: c.converted + (r.status === "converted" ? 1 : 0),
         skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
         failed: c.failed + (r.status === "failed" ? 1 : 0)
@@ -205,7 +259,9 @@ export const CampaignActor = Actor.make({
                 reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
               }
             }
-      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel }, r)
+      // settle: the contact's reservation is released, what it spent is charged
+      const budget = CampaignBudget.settle(state.budget, r.allowance ?? state.allowance, r.spent)
+      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget }, r)
       const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
       const every = Math.max(1, Math.floor(state.limit / 50))
       if (next.status === "running" && counts.completed % every === 0) {
@@ -221,6 +277,13 @@ export const CampaignActor = Actor.make({
     if (Message.is(Control.ApproveAction)(m)) return yield* CampaignControl.approve(state, ctx, m.payload.approvalId, m.payload.by, flow)
     if (Message.is(Control.RejectAction)(m)) return yield* CampaignControl.reject(state, ctx, m.payload, flow)
     if (Message.is(Dispatch.AdjustmentProposed)(m)) return CampaignControl.onAdjustments(state, ctx, m.payload)
+    if (Message.is(Dispatch.ContactReplied)(m)) {
+      // an answer after the contact's engagement ended (even after the campaign completed)
+      const next = CampaignControl.lateAnswer(state)
+      ctx.send(topicOf(state.spec.campaignId), Campaign.CampaignProgress, { campaignId: state.spec.campaignId, counts: next.counts })
+      return next
+    }
+    if (Message.is(PlannerProtocol.ControlRequested)(m)) return CampaignControl.onControlRequest(state, ctx, m.payload)
     return state
   })
 })

@@ -1,12 +1,14 @@
 /**
  * Steering a live campaign: the approval gate of high-risk plans, pause, resume, cancel
- * and edit commands, and the campaign-level rate watch (outcome counters, periodic review
- * by the analyzer, and the adjustments it proposes: applied when they lower risk, escalated
- * for approval when they raise it, always with the reason). Functions over the campaign
- * actor's state; the actor wires them to its messages.
+ * and edit commands, the planner's workflow-control actions (pause, adjust priority,
+ * escalate: each asked for approval when it arrives, applied only when approved), and the
+ * campaign-level rate watch (outcome counters, periodic review by the analyzer, and the
+ * adjustments it proposes: applied when they lower risk, escalated for approval when they
+ * raise it, always with the reason). Functions over the campaign actor's state; the actor
+ * wires them to its messages.
  */
-import { Effect } from "effect"
-import { Address, Campaign, Control, Dispatch } from "../protocols/index.js"
+import { Effect, Schema } from "effect"
+import { Address, Campaign, Control, Dispatch, Planner as PlannerProtocol } from "../protocols/index.js"
 import type { Actor } from "../runtime/index.js"
 import type { State } from "./CampaignActor.js"
 import * as Risk from "./guardrails/Risk.js"
@@ -23,6 +25,29 @@ export interface Flow<E, R> {
 /** Empty outcome counters. */
 export const emptyStats: Dispatch.OutcomeStats = { completed: 0, byOutcome: {}, optOuts: 0, replies: 0, perChannel: {} }
 
+/** A workflow-control action of the planner, held by the campaign until a person decides. */
+export const AgentAction = Schema.Struct({
+  action: PlannerProtocol.WorkflowAction,
+  step: Schema.Int,
+  reason: Schema.String,
+  decision: Schema.Literal("pending", "approved", "rejected"),
+  decidedBy: Schema.NullOr(Schema.String),
+  /** Applied to the campaign (a pause approved while the plan is still being made applies when it arrives). */
+  applied: Schema.Boolean
+})
+export type AgentAction = typeof AgentAction.Type
+
+/** A priority the planner set for the contacts matching `filter` (approved); the last matching rule wins. */
+export const PriorityRule = Schema.Struct({
+  filter: Campaign.AudienceFilter,
+  priority: PlannerProtocol.AdjustPriorityAction.fields.priority,
+  approvalId: Schema.String
+})
+export type PriorityRule = typeof PriorityRule.Type
+
+/** Contact-lock priority change per priority level, relative to the campaign's own. */
+const priorityDelta: Readonly<Record<PriorityRule["priority"], number>> = { low: -1, normal: 0, high: 1 }
+
 const topic = (s: State) => Address.topic("campaign", s.spec!.campaignId)
 const cid = (s: State) => s.spec!.campaignId
 
@@ -32,13 +57,83 @@ const changed = (s: State, ctx: Actor.ActorContext, state: "paused" | "resumed" 
 const askApproval = (s: State, ctx: Actor.ActorContext, a: Campaign.ApprovalNeed) =>
   ctx.send(topic(s), Control.ApprovalRequested, { campaignId: cid(s), approvalId: a.approvalId, action: a.action, reason: a.reason, details: a.details })
 
-/** A plan arrived: run it, or hold it until every approval it needs is granted. */
+/**
+ * A plan arrived: run it, or hold it until every approval it needs is decided (those of the
+ * planner's workflow actions were asked when they arrived; a pause approved meanwhile
+ * holds the campaign now).
+ */
 export const onPlan = <E, R>(s: State, ctx: Actor.ActorContext, flow: Flow<E, R>) => {
   if (s.cancelled !== null) return flow.complete({ ...s, status: "running" }, ctx)
-  const needs = s.plan?.approvals ?? []
-  if (needs.length === 0) return flow.dispatch({ ...s, status: "running" }, ctx)
-  needs.forEach((a) => askApproval(s, ctx, a))
-  return Effect.succeed<State>({ ...s, status: "awaiting-approval", approvals: needs })
+  const asked = new Set(s.approvals.map((a) => a.approvalId))
+  const decided = (id: string) => (s.agentActions[id]?.decision ?? "pending") !== "pending"
+  const fresh = (s.plan?.approvals ?? []).filter((a) => !asked.has(a.approvalId) && !decided(a.approvalId))
+  fresh.forEach((a) => askApproval(s, ctx, a))
+  const needs = [...s.approvals, ...fresh]
+  let next: State = { ...s, status: needs.length === 0 ? "running" : "awaiting-approval", approvals: needs }
+  for (const [id, a] of Object.entries(next.agentActions)) {
+    if (a.decision === "approved" && !a.applied) next = applyAgentAction(next, ctx, id)
+  }
+  return next.status === "running" ? flow.dispatch(next, ctx) : Effect.succeed(next)
+}
+
+const reasonOf = (a: PlannerProtocol.WorkflowAction) =>
+  a._tag === "adjust_priority" ? `set priority ${a.priority} for ${JSON.stringify(a.filter)}` : a._tag === "escalate" ? `${a.reason} (to ${a.to})` : a.reason
+
+/**
+ * A workflow-control action of the planner arrived: it is asked for approval at once and,
+ * while the plan has not started, the plan waits for it too. A repeat changes nothing.
+ */
+export const onControlRequest = (s: State, ctx: Actor.ActorContext, r: typeof PlannerProtocol.ControlRequested.payload.Type): State => {
+  if (s.spec === null || s.status === "completed" || s.status === "rejected" || s.cancelled !== null) return s
+  if (s.agentActions[r.approvalId] !== undefined) return s
+  const { _tag, ...input } = r.action
+  const need: Campaign.ApprovalNeed = {
+    approvalId: r.approvalId,
+    action: _tag,
+    reason: `planner: ${reasonOf(r.action)}`,
+    details: { requestedBy: "agent:planner", step: r.step, ...input }
+  }
+  // the plan may have arrived first (a redelivery after a failover) and asked already
+  const asked = s.approvals.some((a) => a.approvalId === r.approvalId)
+  if (!asked) askApproval(s, ctx, need)
+  const gates = s.status === "new" || s.status === "planning" || s.status === "awaiting-approval" || (s.status === "paused" && s.resumeTo === "awaiting-approval")
+  const entry: AgentAction = { action: r.action, step: r.step, reason: r.reason, decision: "pending", decidedBy: null, applied: false }
+  return { ...s, agentActions: { ...s.agentActions, [r.approvalId]: entry }, approvals: gates && !asked ? [...s.approvals, need] : s.approvals }
+}
+
+/** Applies an approved workflow action of the planner (a pause waits for the plan if it is still being made). */
+const applyAgentAction = (s: State, ctx: Actor.ActorContext, id: string): State => {
+  const a = s.agentActions[id]!
+  if (a.action._tag === "pause_campaign" && (s.status === "new" || s.status === "planning")) return s
+  const next: State = { ...s, agentActions: { ...s.agentActions, [id]: { ...a, applied: true } } }
+  const by = `agent:planner (approved by ${a.decidedBy ?? "unknown"})`
+  switch (a.action._tag) {
+    case "pause_campaign":
+      return pause(next, ctx, a.action.reason, by)
+    case "adjust_priority":
+      changed(next, ctx, "edited", JSON.stringify({ priority: a.action.priority, filter: a.action.filter }), by)
+      return { ...next, priorities: [...next.priorities, { filter: a.action.filter, priority: a.action.priority, approvalId: id }] }
+    case "escalate":
+      // the person it went to decided: nothing more to do
+      return next
+  }
+}
+
+/** Whether a contact matches a filter (the rules of the contact repository's query). */
+export const matches = (f: Campaign.AudienceFilter, c: Campaign.ContactSnapshot): boolean =>
+  (f.segments === undefined || f.segments.includes(c.segment)) &&
+  (f.industries === undefined || f.industries.includes(c.industry)) &&
+  (f.regions === undefined || f.regions.includes(c.region)) &&
+  (f.titleKeywords === undefined || f.titleKeywords.some((k) => c.title.toLowerCase().includes(k.toLowerCase()))) &&
+  (f.minLeadScore === undefined || c.leadScore >= f.minLeadScore)
+
+/** The contact-lock policy a contact is engaged with: the campaign's, moved by the last priority rule it matches. */
+export const lockPolicyOf = (s: State, contact: Campaign.ContactSnapshot): { readonly lockPolicy?: Campaign.LockPolicy } => {
+  const base = s.spec?.lockPolicy
+  const rule = [...s.priorities].reverse().find((r) => matches(r.filter, contact))
+  if (rule === undefined) return base ? { lockPolicy: base } : {}
+  const policy = base ?? Campaign.defaultLockPolicy
+  return { lockPolicy: { ...policy, priority: policy.priority + priorityDelta[rule.priority] } }
 }
 
 /** Pause: no new contacts are engaged; contacts in flight finish their step. */
@@ -79,35 +174,76 @@ export const edit = <E, R>(s: State, ctx: Actor.ActorContext, e: typeof Control.
   return next.status === "running" ? flow.dispatch(next, ctx) : Effect.succeed(next)
 }
 
-/** Approve a pending approval: a plan runs when its last approval is granted; an escalated adjustment applies. */
+/**
+ * Approve a pending approval: a plan runs when its last approval is granted; an escalated
+ * adjustment applies; a workflow action of the planner applies (a pause holds the campaign).
+ */
 export const approve = <E, R>(s: State, ctx: Actor.ActorContext, approvalId: string, by: string, flow: Flow<E, R>) => {
   const escalated = s.escalations[approvalId]
   const pending = s.approvals.some((a) => a.approvalId === approvalId)
-  if (!pending && escalated === undefined) return Effect.succeed(s)
+  const agent = s.agentActions[approvalId]?.decision === "pending" ? s.agentActions[approvalId] : undefined
+  if (!pending && escalated === undefined && agent === undefined) return Effect.succeed(s)
   ctx.send(topic(s), Control.ApprovalDecided, { campaignId: cid(s), approvalId, decision: "approved", by, reason: null })
   if (escalated !== undefined) {
     const { [approvalId]: _, ...rest } = s.escalations
     return Effect.succeed(apply({ ...s, escalations: rest }, ctx, escalated))
   }
   const approvals = s.approvals.filter((a) => a.approvalId !== approvalId)
+  const opens = s.status === "awaiting-approval" && approvals.length === 0
   // approved while paused: resume goes straight to running
-  const next: State = { ...s, approvals, resumeTo: s.status === "paused" && approvals.length === 0 ? "running" : s.resumeTo }
-  if (approvals.length > 0 || s.status !== "awaiting-approval") return Effect.succeed(next)
-  return flow.dispatch({ ...next, status: "running" }, ctx)
+  let next: State = {
+    ...s,
+    approvals,
+    status: opens ? "running" : s.status,
+    resumeTo: s.status === "paused" && approvals.length === 0 ? "running" : s.resumeTo
+  }
+  if (agent !== undefined) {
+    next = { ...next, agentActions: { ...next.agentActions, [approvalId]: { ...agent, decision: "approved", decidedBy: by } } }
+    next = applyAgentAction(next, ctx, approvalId)
+  }
+  return opens && next.status === "running" ? flow.dispatch(next, ctx) : Effect.succeed(next)
 }
 
-/** Reject a pending approval: a rejected plan cancels the campaign; a rejected adjustment is dropped. */
+/**
+ * Reject a pending approval: a rejected plan, or a rejected escalation of the planner,
+ * cancels the campaign; a rejected adjustment, pause or priority change is dropped (the
+ * plan goes on once its other approvals are granted).
+ */
 export const reject = <E, R>(s: State, ctx: Actor.ActorContext, r: typeof Control.RejectAction.payload.Type, flow: Flow<E, R>) => {
   const escalated = s.escalations[r.approvalId]
   const pending = s.approvals.some((a) => a.approvalId === r.approvalId)
-  if (!pending && escalated === undefined) return Effect.succeed(s)
+  const agent = s.agentActions[r.approvalId]?.decision === "pending" ? s.agentActions[r.approvalId] : undefined
+  if (!pending && escalated === undefined && agent === undefined) return Effect.succeed(s)
   ctx.send(topic(s), Control.ApprovalDecided, { campaignId: cid(s), approvalId: r.approvalId, decision: "rejected", by: r.by, reason: r.reason })
   if (escalated !== undefined) {
     const { [r.approvalId]: _, ...rest } = s.escalations
     return Effect.succeed<State>({ ...s, escalations: rest })
   }
-  return cancel({ ...s, status: s.status === "awaiting-approval" ? "running" : s.status }, ctx, `approval ${r.approvalId} rejected: ${r.reason}`, r.by, flow)
+  const marked: State =
+    agent === undefined ? s : { ...s, agentActions: { ...s.agentActions, [r.approvalId]: { ...agent, decision: "rejected", decidedBy: r.by } } }
+  if (agent !== undefined && agent.action._tag !== "escalate") {
+    const approvals = marked.approvals.filter((a) => a.approvalId !== r.approvalId)
+    const opens = marked.status === "awaiting-approval" && approvals.length === 0
+    const next: State = {
+      ...marked,
+      approvals,
+      status: opens ? "running" : marked.status,
+      resumeTo: marked.status === "paused" && approvals.length === 0 && marked.resumeTo === "awaiting-approval" ? "running" : marked.resumeTo
+    }
+    return opens ? flow.dispatch(next, ctx) : Effect.succeed(next)
+  }
+  return cancel({ ...marked, status: marked.status === "awaiting-approval" ? "running" : marked.status }, ctx, `approval ${r.approvalId} rejected: ${r.reason}`, r.by, flow)
 }
+
+/** Whether a contact's finish reason says it answered (counted as `replied`). */
+export const isAnswer = (reason: string | null | undefined) => reason === "replied" || reason === "meeting-booked"
+
+/** A contact answered after its engagement ended: one more `replied`, and one more reply for the rate watch. */
+export const lateAnswer = (s: State): State => ({
+  ...s,
+  counts: { ...s.counts, replied: s.counts.replied + 1 },
+  stats: { ...s.stats, replies: s.stats.replies + 1 }
+})
 
 /** Counts a finished contact into the outcome counters. */
 export const record = (s: State, c: typeof Campaign.ContactCompleted.payload.Type): State => {
@@ -120,7 +256,7 @@ export const record = (s: State, c: typeof Campaign.ContactCompleted.payload.Typ
       byOutcome: outcome === null ? st.byOutcome : { ...st.byOutcome, [outcome]: (st.byOutcome[outcome] ?? 0) + 1 },
       // opted out during this campaign (those opted out before are skipped as `opted-out`)
       optOuts: st.optOuts + (c.reason === "unsubscribed" ? 1 : 0),
-      replies: st.replies + (c.reason === "replied" || c.reason === "meeting-booked" ? 1 : 0),
+      replies: st.replies + (isAnswer(c.reason) ? 1 : 0),
       perChannel: s.perChannel
     }
   }

@@ -9,7 +9,8 @@
  * is passivated. The engagement's state machine lives in `contact/Engagement.ts`.
  */
 import { Effect } from "effect"
-import { Campaign, Dispatch, Message, Vapi } from "../protocols/index.js"
+import { Address, Campaign, Dispatch, Message, Vapi } from "../protocols/index.js"
+import { topicOf } from "./CampaignActor.js"
 import { Actor, Locks } from "../runtime/index.js"
 import * as VoiceCall from "./channels/VoiceCall.js"
 import * as Engagement from "./contact/Engagement.js"
@@ -28,11 +29,99 @@ export const holderOf = (campaignId: string) => `campaign:${campaignId}`
 export const pickChannel = (contact: Campaign.ContactSnapshot, sequence: ReadonlyArray<Campaign.Channel>): Campaign.Channel | null =>
   DispatchPolicy.consentedChannel(contact, sequence)
 
-/** The contact lock policy: acquire by `create`, re-entrant for the same campaign; a conflict skips. */
+/** The contact lock: acquire by `create` (re-entrant for the same campaign), or preempt a lower priority. */
 const lockOf = (ctx: Actor.ActorContext, locks: Locks.LocksService): Engagement.Lock => ({
-  acquire: (campaignId) => locks.acquire(lockKey(ctx.tenant, ctx.id), holderOf(campaignId)),
+  acquire: (campaignId, policy) =>
+    policy.onConflict === "preempt"
+      ? locks.preempt(lockKey(ctx.tenant, ctx.id), holderOf(campaignId), policy.priority)
+      : locks.acquire(lockKey(ctx.tenant, ctx.id), holderOf(campaignId), policy.priority),
   release: (campaignId) => locks.release(lockKey(ctx.tenant, ctx.id), holderOf(campaignId))
 })
+
+/** Engagements waiting for one contact at most; beyond, a new one is skipped. */
+export const MAX_WAITING = 32
+
+/** The wake-up token of a waiting engagement's deadline. */
+const waitToken = (campaignId: string) => `wait/${campaignId}`
+
+type Engage = typeof Campaign.EngageContact.payload.Type
+
+/**
+ * Starts an engagement, or applies the campaign's lock policy when the contact is busy
+ * with another campaign: skip, wait (queued durably in this actor's state, with a
+ * deadline), or preempt an engagement of lower priority that has delivered nothing yet.
+ */
+const engage = (state: State, ctx: Actor.ActorContext, lock: Engagement.Lock, settings: DispatchPolicy.PolicySettings, e: Engage) =>
+  Effect.gen(function* () {
+    const { campaignId, contact, channels, brief, sequence } = e
+    const policy = e.lockPolicy ?? Campaign.defaultLockPolicy
+    let s = state
+    if (s.active !== null) {
+      const busy = s.active
+      if (policy.onConflict === "skip") return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}`, null)
+      if (policy.onConflict === "preempt" && policy.priority > busy.policy.priority && Engagement.preemptible(busy)) {
+        s = yield* Engagement.stop(s, ctx, lock, busy, "preempted", `preempted-by:${campaignId}`)
+      } else if (s.waiting.length >= MAX_WAITING) {
+        return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}:wait-queue-full`, null)
+      } else {
+        // wait: queued here (durable: it is this actor's state), woken when the contact is free or at the deadline
+        ctx.send(Address.agent("scheduler"), Dispatch.DeferRequested, {
+          campaignId,
+          contactId: ctx.id as never,
+          wakeAt: ctx.envelope.ts + policy.maxWaitMs,
+          reason: "lock-wait-deadline",
+          token: waitToken(campaignId)
+        })
+        ctx.send(topicOf(campaignId), Campaign.ContactProgress, {
+          campaignId,
+          contactId: ctx.id as never,
+          phase: "waiting",
+          channel: null,
+          status: null,
+          reason: `busy:${busy.campaignId}`
+        })
+        return { ...s, waiting: [...s.waiting, { engage: e, since: ctx.envelope.ts }] }
+      }
+    }
+    const verdict = DispatchPolicy.check(settings, contact, s.optedOut, channels, ctx.envelope.ts)
+    if (verdict._tag === "Skip") return Engagement.finish(s, ctx, campaignId, "skipped", verdict.reason, null)
+    const active: Engagement.Active = {
+      campaignId,
+      contact,
+      channel: verdict.channel,
+      brief,
+      phase: "deferred",
+      outcome: null,
+      sequence: channels,
+      touch: 1,
+      maxTouches: sequence?.maxTouches ?? 1,
+      gapMs: sequence?.gapMs ?? 0,
+      draft: null,
+      wake: null,
+      call: null,
+      stop: null,
+      locked: false,
+      policy,
+      lockWaitSince: null,
+      allowance: e.allowance ?? null,
+      spent: { actions: 0, usd: 0 }
+    }
+    return yield* Engagement.startTouch(s, ctx, lock, settings, active)
+  })
+
+/** When the contact is free, the next waiting engagement (highest priority first, then oldest) starts. */
+const promoteWaiting = (state: State, ctx: Actor.ActorContext, lock: Engagement.Lock, settings: DispatchPolicy.PolicySettings) =>
+  Effect.gen(function* () {
+    let s = state
+    while (s.active === null && s.waiting.length > 0) {
+      const order = [...s.waiting].sort(
+        (x, y) => (y.engage.lockPolicy?.priority ?? 0) - (x.engage.lockPolicy?.priority ?? 0) || x.since - y.since
+      )
+      const [next, ...rest] = order
+      s = yield* engage({ ...s, waiting: rest }, ctx, lock, settings, next!.engage)
+    }
+    return s
+  })
 
 const callEvent = (m: Message.Decoded): VoiceCall.CallEvent | null => {
   if (Message.is(Vapi.CallEnded)(m)) {
@@ -45,68 +134,44 @@ const callEvent = (m: Message.Decoded): VoiceCall.CallEvent | null => {
   return null
 }
 
-/** The contact actor definition. */
-export const ContactActor = Actor.make({
-  type: "contact",
-  accepts: [
-    Campaign.EngageContact,
-    Campaign.Drafted,
-    Campaign.Delivered,
-    Campaign.Analysed,
-    Dispatch.DeliveryPending,
-    Dispatch.DeliveryDeferred,
-    Dispatch.StepDue,
-    Dispatch.ContactInbound,
-    Vapi.CallEnded,
-    Vapi.CallStatusChanged
-  ],
-  state: State,
-  initial: (): State => ({ active: null, history: [], optedOut: false }),
-  isIdle: (s) => s.active === null,
-  handle: Effect.fn("ContactActor.handle")(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
-    const lock = lockOf(ctx, yield* Locks.Locks)
-    const settings = yield* Effect.flatMap(DispatchPolicy.DispatchPolicy, (p) => p.settings)
+/** One message, before waiting engagements are promoted. */
+const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: Engagement.Lock, settings: DispatchPolicy.PolicySettings) =>
+  Effect.gen(function* () {
     if (Message.is(Campaign.EngageContact)(m)) {
-      const { campaignId, contact, channels, brief, sequence } = m.payload
+      const campaignId = m.payload.campaignId
       // a repeated engage for the same campaign changes nothing
-      if (state.active?.campaignId === campaignId || state.history.some((h) => h.campaignId === campaignId)) return state
-      if (state.active !== null) return Engagement.finish(state, ctx, campaignId, "skipped", `busy:${state.active.campaignId}`, null)
-      const verdict = DispatchPolicy.check(settings, contact, state.optedOut, channels, ctx.envelope.ts)
-      if (verdict._tag === "Skip") return Engagement.finish(state, ctx, campaignId, "skipped", verdict.reason, null)
-      const active: Engagement.Active = {
-        campaignId,
-        contact,
-        channel: verdict.channel,
-        brief,
-        phase: "deferred",
-        outcome: null,
-        sequence: channels,
-        touch: 1,
-        maxTouches: sequence?.maxTouches ?? 1,
-        gapMs: sequence?.gapMs ?? 0,
-        draft: null,
-        wake: null,
-        call: null,
-        stop: null,
-        locked: false
-      }
-      return yield* Engagement.startTouch(state, ctx, lock, settings, active)
+      if (
+        state.active?.campaignId === campaignId ||
+        state.history.some((h) => h.campaignId === campaignId) ||
+        state.waiting.some((w) => w.engage.campaignId === campaignId)
+      ) return state
+      return yield* engage(state, ctx, lock, settings, m.payload)
     }
     if (Message.is(Dispatch.ContactInbound)(m)) return yield* Engagement.inbound(state, ctx, lock, m.payload)
+    if (Message.is(Dispatch.StepDue)(m) && m.payload.token.startsWith("wait/")) {
+      // a waiting engagement's deadline: if it still waits, it is skipped
+      const w = state.waiting.find((x) => waitToken(x.engage.campaignId) === m.payload.token)
+      if (w === undefined) return state
+      const rest = { ...state, waiting: state.waiting.filter((x) => x !== w) }
+      return Engagement.finish(rest, ctx, w.engage.campaignId, "skipped", `lock-wait-timeout:busy:${state.active?.campaignId ?? "none"}`, null)
+    }
     const a = state.active
     const campaignOf = (m.payload as { campaignId?: string | null }).campaignId
     if (a === null || (campaignOf != null && campaignOf !== a.campaignId)) return state
     if (Message.is(Campaign.Drafted)(m)) {
       if (a.phase !== "drafting") return state
-      if (a.stop !== null) return yield* Engagement.stop(state, ctx, lock, a, a.stop, Engagement.reasonOf(a.stop))
+      const paid = Engagement.charge(a, m.payload.cost?.usd ?? 0)
+      if (paid.stop !== null) return yield* Engagement.stop(state, ctx, lock, paid, paid.stop, Engagement.reasonOf(paid.stop))
       const filter = m.payload.filter
-      if (filter?.verdict === "blocked") return yield* Engagement.stop(state, ctx, lock, a, "content", `content-blocked:${filter.reasons.join(",")}`)
+      if (filter?.verdict === "blocked") return yield* Engagement.stop(state, ctx, lock, paid, "content", `content-blocked:${filter.reasons.join(",")}`)
+      const over = Engagement.overBudget(paid)
+      if (over !== null) return yield* Engagement.stop(state, ctx, lock, paid, "budget", over)
       Engagement.progress(ctx, a.campaignId, "drafted", a.channel)
-      return Engagement.deliver(state, ctx, { ...a, draft: { subject: m.payload.subject, body: m.payload.body } })
+      return Engagement.deliver(state, ctx, { ...paid, draft: { subject: m.payload.subject, body: m.payload.body } })
     }
     if (Message.is(Campaign.Delivered)(m)) {
       if (a.phase !== "delivering" || m.payload.idempotencyKey !== Engagement.deliveryKey(ctx, a)) return state
-      return Engagement.outcomeKnown(state, ctx, a, m.payload.outcome, m.payload.transcript)
+      return Engagement.outcomeKnown(state, ctx, a, m.payload.outcome, m.payload.transcript, m.payload.durationSec)
     }
     if (Message.is(Dispatch.DeliveryPending)(m)) {
       if (a.phase !== "delivering" || m.payload.idempotencyKey !== Engagement.deliveryKey(ctx, a)) return state
@@ -124,8 +189,8 @@ export const ContactActor = Actor.make({
       const verdict = DispatchPolicy.check(settings, a.contact, state.optedOut, [a.channel], ctx.envelope.ts)
       if (verdict._tag === "Skip") return yield* Engagement.stop(state, ctx, lock, a, "guardrail", verdict.reason)
       if (verdict._tag === "Defer") return Engagement.defer(state, ctx, a, verdict.until, verdict.reason, "deliver")
-      const got = yield* lock.acquire(a.campaignId)
-      if (got._tag === "Held") return yield* Engagement.stop(state, ctx, lock, a, "lock", `locked-by:${got.holder}`)
+      const got = yield* lock.acquire(a.campaignId, a.policy)
+      if (got._tag === "Held") return yield* Engagement.lockConflict(state, ctx, lock, a, got.holder, "deliver")
       return Engagement.deliver(state, ctx, { ...a, locked: true })
     }
     const event = callEvent(m)
@@ -135,13 +200,38 @@ export const ContactActor = Actor.make({
       const updated = { ...a, call: next.call }
       return next.ended === null
         ? { ...state, active: updated }
-        : Engagement.outcomeKnown(state, ctx, updated, next.ended.outcome, next.ended.transcript)
+        : Engagement.outcomeKnown(state, ctx, updated, next.ended.outcome, next.ended.transcript, next.ended.durationSec)
     }
     if (Message.is(Campaign.Analysed)(m)) {
       if (a.phase !== "analysing") return state
-      return yield* Engagement.afterAnalysis(state, ctx, lock, a, m.payload.leadStatus)
+      return yield* Engagement.afterAnalysis(state, ctx, lock, Engagement.charge(a, m.payload.cost?.usd ?? 0), m.payload.leadStatus)
     }
     return state
+  })
+
+/** The contact actor definition. */
+export const ContactActor = Actor.make({
+  type: "contact",
+  accepts: [
+    Campaign.EngageContact,
+    Campaign.Drafted,
+    Campaign.Delivered,
+    Campaign.Analysed,
+    Dispatch.DeliveryPending,
+    Dispatch.DeliveryDeferred,
+    Dispatch.StepDue,
+    Dispatch.ContactInbound,
+    Vapi.CallEnded,
+    Vapi.CallStatusChanged
+  ],
+  state: State,
+  initial: (): State => ({ active: null, history: [], optedOut: false, waiting: [] }),
+  isIdle: (s) => s.active === null,
+  handle: Effect.fnUntraced(function* (state: State, m: Message.Decoded, ctx: Actor.ActorContext) {
+    const lock = lockOf(ctx, yield* Locks.Locks)
+    const settings = yield* Effect.flatMap(DispatchPolicy.DispatchPolicy, (p) => p.settings)
+    const next = yield* step(state, m, ctx, lock, settings)
+    return next.active === null && next.waiting.length > 0 ? yield* promoteWaiting(next, ctx, lock, settings) : next
   }),
   // a step failed past its retries (here or in an agent): free the contact, tell the campaign
   onDeadLetter: (state: State, _m: Message.Decoded, error: unknown, ctx: Actor.ActorContext) =>

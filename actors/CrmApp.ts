@@ -8,6 +8,7 @@ import type { ConfigError } from "effect/ConfigError"
 import { Deployment } from "../nats/index.js"
 import { Address, Campaign, Control, DeadLetter, Dispatch, Inbound, Message, Planner, Vapi } from "../protocols/index.js"
 import { Locks, Node } from "../runtime/index.js"
+import * as ActionLedger from "../storage/ActionLedger.js"
 import * as AttemptLedger from "../storage/AttemptLedger.js"
 import * as CampaignRepo from "../storage/CampaignRepo.js"
 import * as ContactRepo from "../storage/ContactRepo.js"
@@ -16,6 +17,7 @@ import * as DeliveryLedger from "../storage/DeliveryLedger.js"
 import * as KnowledgeStore from "../storage/Knowledge.js"
 import * as LlmCallLedger from "../storage/LlmCallLedger.js"
 import * as Agents from "./Agents.js"
+import * as TenantBudget from "./TenantBudget.js"
 import { CampaignActor, addressOf } from "./CampaignActor.js"
 import type * as Channels from "./Channels.js"
 import * as ChannelsConfig from "./channels/ChannelsConfig.js"
@@ -55,6 +57,7 @@ export type Services =
   | CampaignRepo.CampaignRepo
   | DeliveryLedger.DeliveryLedger
   | AttemptLedger.AttemptLedger
+  | ActionLedger.ActionLedger
   | LlmCallLedger.LlmCallLedger
   | Channels.Channels
   | Llm
@@ -62,6 +65,7 @@ export type Services =
   | DispatchPolicy.DispatchPolicy
   | KnowledgeStore.Services
   | Locks.Locks
+  | TenantBudget.TenantBudget
 
 /** What a full node runs. */
 export const nodeOptions: Node.NodeOptions<Services> = {
@@ -77,6 +81,7 @@ export const repositories = Layer.mergeAll(
   CampaignRepo.layer,
   DeliveryLedger.layer,
   AttemptLedger.layer,
+  ActionLedger.layer,
   LlmCallLedger.layer
 )
 
@@ -108,7 +113,8 @@ export const services = <E, R>(database: Layer.Layer<Database.Database, E, R>, o
     // the planner's knowledge port over the store; offline answers for what it has not ingested
     PlannerKnowledge.layerStore.pipe(Layer.provide(repos)),
     overrides.policy ?? DispatchPolicy.layer,
-    Locks.layer
+    Locks.layer,
+    TenantBudget.layer
   )
 }
 

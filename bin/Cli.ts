@@ -18,11 +18,13 @@ export const USAGE = `usage: nexus <command> [options]
   campaign pause <campaignId> [--reason R]
   campaign resume <campaignId>
   campaign tail <campaignId> [--from SEQ] [--json]
+  tenant budget [--max-actions N --max-cost USD | --clear]
+                                show, set or remove the tenant's budget (all its campaigns together)
   token --tenant T [--role viewer|operator|admin] [--sub S] [--ttl SECONDS]
   asyncapi [--out FILE]         print (or write) the AsyncAPI document
   help
 
-  campaign commands take --tenant T (default NEXUS_TENANT or 'demo') and talk to NATS (NATS_URL).`
+  campaign and tenant commands take --tenant T (default NEXUS_TENANT or 'demo') and talk to NATS (NATS_URL).`
 
 /** A bad command line; `message` says what and how to fix it. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
@@ -44,6 +46,7 @@ export type Command =
       readonly follow: boolean
     }
   | { readonly _tag: "CampaignStatus"; readonly tenant: string; readonly id: string }
+  | { readonly _tag: "TenantBudget"; readonly tenant: string; readonly set: { readonly actions: number; readonly usd: number } | "clear" | null }
   | { readonly _tag: "CampaignPause"; readonly tenant: string; readonly id: string; readonly reason: string }
   | { readonly _tag: "CampaignResume"; readonly tenant: string; readonly id: string }
   | { readonly _tag: "CampaignTail"; readonly tenant: string; readonly id: string; readonly from: number; readonly json: boolean }
@@ -119,6 +122,22 @@ export const parseCommand = (argv: ReadonlyArray<string>, env: Record<string, st
       }
       case "campaign":
         return Either.right(campaign(rest, tenantOf))
+      case "tenant": {
+        const [sub, ...args] = rest
+        if (sub !== "budget") fail(sub === undefined ? "missing tenant subcommand: budget" : `unknown tenant subcommand '${sub}' (use budget)`)
+        const { values } = parse(args, { "max-actions": { type: "string" }, "max-cost": { type: "string" }, clear: { type: "boolean" } }, 0)
+        const a = values["max-actions"] as string | undefined
+        const c = values["max-cost"] as string | undefined
+        if (values.clear === true) {
+          if (a !== undefined || c !== undefined) fail("--clear takes no --max-actions or --max-cost")
+          return Either.right({ _tag: "TenantBudget", tenant: tenantOf(values), set: "clear" })
+        }
+        if (a === undefined && c === undefined) return Either.right({ _tag: "TenantBudget", tenant: tenantOf(values), set: null })
+        if (a === undefined || c === undefined) fail("a tenant budget needs both --max-actions and --max-cost")
+        const usd = Number(c)
+        if (!Number.isFinite(usd) || usd < 0) fail(`--max-cost must be a number >= 0, got '${c}'`)
+        return Either.right({ _tag: "TenantBudget", tenant: tenantOf(values), set: { actions: integer("max-actions", a, undefined), usd } })
+      }
       default:
         return fail(`unknown command '${command}'`)
     }

@@ -17,7 +17,7 @@ import * as Gateway from "../gateway/Gateway.js"
 import * as GatewayConfig from "../gateway/GatewayConfig.js"
 import { Deployment, NatsClient } from "../nats/index.js"
 import * as LocalServer from "../nats/LocalServer.js"
-import { Campaign, Command, Ids } from "../protocols/index.js"
+import { Campaign, Command, Control, Ids } from "../protocols/index.js"
 import * as Database from "../storage/Database.js"
 import * as DemoData from "../storage/DemoData.js"
 import * as DispatchPolicy from "../actors/guardrails/DispatchPolicy.js"
@@ -78,6 +78,8 @@ const campaign = (secret: Option.Option<string>) => Effect.gen(function* () {
   )
   const messages = yield* Effect.promise(() => consumer.consume())
 
+  // enough for every contact's worst case (three touches, a 10-minute call each) a window at a time
+  const budget = { maxActions: target * 4, maxCostUsd: Math.max(500, target * 5) }
   const cmd = Command.make(subjects, CrmApp.registry, tenant, Campaign.StartCampaign, {
     campaignId,
     name: "Demo: enterprise outreach",
@@ -85,7 +87,7 @@ const campaign = (secret: Option.Option<string>) => Effect.gen(function* () {
     audience: {},
     channels: ["voice", "email", "sms"],
     targetCount: target,
-    budget: { maxActions: target * 4, maxCostUsd: 500 }
+    budget
   })
   const t0 = Date.now()
   yield* Effect.promise(() => js.publish(cmd.subject, cmd.data, { msgID: cmd.id }))
@@ -107,6 +109,18 @@ const campaign = (secret: Option.Option<string>) => Effect.gen(function* () {
         else if (counts.completed !== lastPrinted) console.log(bar(counts.completed, total))
         lastPrinted = counts.completed
       }
+      if (e.type === "event.approval-requested") {
+        // the demo plays the operator: it says what waits for approval and approves it
+        const p = e.payload
+        console.log(`approval needed for ${p.action}: ${p.reason}; the demo approves it as 'demo-operator' (a real deployment waits for a person: campaign.approve)`)
+        const approve = Command.make(subjects, CrmApp.registry, tenant, Control.ApproveAction, { campaignId, approvalId: p.approvalId, by: "demo-operator" })
+        await js.publish(approve.subject, approve.data, { msgID: approve.id })
+      }
+      if (e.type === "event.budget-exhausted") {
+        const p = e.payload
+        if (tty) process.stdout.write("\n")
+        throw new Error(`campaign paused: the ${p.scope} ${p.budget} budget is exhausted (limit ${p.limit}, used ${p.used}, the next contact needs ${p.requested}); raise it with campaign.edit and resume`)
+      }
       if (e.type === "event.campaign-completed") {
         if (tty) process.stdout.write("\n")
         return e.payload.summary as Campaign.CampaignSummary
@@ -118,6 +132,7 @@ const campaign = (secret: Option.Option<string>) => Effect.gen(function* () {
   const c = summary.counts
   console.log(`\ncampaign ${campaignId} completed in ${elapsed.toFixed(2)} s (${(c.completed / Math.max(elapsed, 0.001)).toFixed(0)} contacts/s; whole demo ${((Date.now() - started) / 1000).toFixed(1)} s)`)
   console.log(`  targeted  ${c.targeted}`)
+  console.log(`  spent     ${summary.actionsUsed} actions, $${(summary.costUsd ?? 0).toFixed(2)} of $${budget.maxCostUsd}`)
   console.log(`  reached   ${c.reached} (converted ${c.converted})`)
   console.log(`  failed    ${c.failed}`)
   console.log(`  skipped   ${c.skipped}`)

@@ -6,6 +6,7 @@
  * commands, `tail` follows the event stream. Arguments are checked by `Cli.ts`; a bad one
  * prints what is wrong and the usage, and exits with 2.
  */
+import * as TenantBudget from "../actors/TenantBudget.js"
 import { writeFileSync } from "node:fs"
 import { DeliverPolicy } from "@nats-io/jetstream"
 import { Config, Effect, Either, Layer, Option } from "effect"
@@ -149,6 +150,19 @@ const run = (cmd: CliCommand): Effect.Effect<void, unknown> => {
       )
     case "CampaignStatus":
       return status(cmd.tenant, cmd.id).pipe(Effect.provide(nats))
+    case "TenantBudget":
+      return Effect.gen(function* () {
+        const budgets = yield* TenantBudget.TenantBudget
+        if (cmd.set !== null) yield* budgets.setLimit(cmd.tenant, cmd.set === "clear" ? null : cmd.set)
+        const r = yield* budgets.get(cmd.tenant)
+        const held = Object.entries(r?.grants ?? {})
+        console.log(
+          r?.limit
+            ? `tenant ${cmd.tenant}: limit ${r.limit.actions} actions, $${r.limit.usd}`
+            : `tenant ${cmd.tenant}: no budget limit`
+        )
+        for (const [id, g] of held) console.log(`  ${id}: ${g.closed ? "spent" : "holds"} ${g.actions} actions, $${g.usd.toFixed(4)}`)
+      }).pipe(Effect.provide(TenantBudget.layer.pipe(Layer.provideMerge(nats))))
     case "CampaignTail":
       return tail(cmd.tenant, cmd.id, cmd.from, cmd.json ? "json" : "lines").pipe(Effect.provide(nats))
   }

@@ -32,6 +32,31 @@ export const Budget = Schema.Struct({
 })
 export type Budget = typeof Budget.Type
 
+/** Actions and money: a contact's allowance (reserved by its campaign) or what it spent. */
+export const Spend = Schema.Struct({
+  actions: Schema.Int.pipe(Schema.nonNegative()),
+  usd: Schema.Number.pipe(Schema.nonNegative())
+})
+export type Spend = typeof Spend.Type
+
+/**
+ * What happens when a contact is already being worked (by another campaign, or another
+ * holder of its lock): `skip` it with the reason; `wait` for it (durably, up to
+ * `maxWaitMs`, then skip); or `preempt` an engagement of lower priority that has not yet
+ * delivered anything (one mid-delivery is waited for instead).
+ */
+export const LockPolicy = Schema.Struct({
+  onConflict: Schema.Literal("skip", "wait", "preempt"),
+  /** Higher wins a preemption. Default 0. */
+  priority: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  /** Longest wait for a busy contact before it is skipped. Default 1 hour. */
+  maxWaitMs: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 3_600_000 })
+})
+export type LockPolicy = typeof LockPolicy.Type
+
+/** The default lock policy: skip a busy contact. */
+export const defaultLockPolicy: LockPolicy = { onConflict: "skip", priority: 0, maxWaitMs: 3_600_000 }
+
 /** What a contact actor needs to know about its contact (sent with the engage message). */
 export const ContactSnapshot = Schema.Struct({
   id: ContactId,
@@ -115,6 +140,11 @@ export const CampaignCounts = Schema.Struct({
   inProgress: Schema.Int,
   completed: Schema.Int,
   reached: Schema.Int,
+  /**
+   * Contacts that answered (a reply or a booked meeting), during their sequence or after it
+   * ended; it can still grow after the campaign completed. 0 when absent (older writers).
+   */
+  replied: Schema.optionalWith(Schema.Int, { default: () => 0 }),
   converted: Schema.Int,
   skipped: Schema.Int,
   failed: Schema.Int
@@ -130,6 +160,8 @@ export const CampaignSummary = Schema.Struct({
     value: Schema.Struct({ attempted: Schema.Int, reached: Schema.Int })
   }),
   actionsUsed: Schema.Int,
+  /** Money spent: model calls, messages and call minutes. */
+  costUsd: Schema.optional(Schema.Number),
   startedAt: Schema.Number,
   completedAt: Schema.Number,
   durationMs: Schema.Number
@@ -149,9 +181,11 @@ export const StartCampaign = Message.define(
     audience: AudienceFilter,
     channels: Schema.NonEmptyArray(Channel),
     targetCount: Schema.Int.pipe(Schema.positive()),
-    budget: Budget
+    budget: Budget,
+    /** What to do with contacts another campaign is working (default: skip them). */
+    lockPolicy: Schema.optional(LockPolicy)
   }),
-  { description: "Start a campaign: goal, audience filter, channels, how many contacts, budget." }
+  { description: "Start a campaign: goal, audience filter, channels, how many contacts, budget, contact-lock policy." }
 )
 /** Payload of `StartCampaign`. */
 export type StartPayload = typeof StartCampaign.payload.Type
@@ -164,7 +198,9 @@ export const PlanRequested = Message.define(
     goal: Schema.String,
     audience: AudienceFilter,
     channels: Schema.NonEmptyArray(Channel),
-    targetCount: Schema.Int
+    targetCount: Schema.Int,
+    /** Most the planner's model calls may cost (reserved from the campaign budget). */
+    maxCostUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
   }),
   { description: "Ask the planner agent for a campaign plan." }
 )
@@ -185,7 +221,11 @@ export const EngageContact = Message.define(
     channels: Schema.NonEmptyArray(Channel),
     brief: Brief,
     /** Touches and their spacing (default: one touch). */
-    sequence: Schema.optional(Sequence)
+    sequence: Schema.optional(Sequence),
+    /** The campaign's contact-lock policy (default: skip a busy contact). */
+    lockPolicy: Schema.optional(LockPolicy),
+    /** What the campaign reserved for this contact from its budget (absent: no limit). */
+    allowance: Schema.optional(Spend)
   }),
   { description: "Ask a contact actor to work its contact for a campaign." }
 )
@@ -197,7 +237,9 @@ export const DraftRequested = Message.define(
     campaignId: CampaignId,
     contact: ContactSnapshot,
     channel: Channel,
-    brief: Brief
+    brief: Brief,
+    /** Most this draft's model calls may cost (from the contact's allowance; absent: no limit). */
+    maxCostUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
   }),
   { description: "Ask the content agent for a personalised message." }
 )
@@ -262,7 +304,9 @@ export const AnalyseRequested = Message.define(
     channel: Channel,
     outcome: DeliveryOutcome,
     transcript: Schema.NullOr(Schema.String),
-    leadScore: Schema.Number
+    leadScore: Schema.Number,
+    /** Most this analysis's model calls may cost (from the contact's allowance; absent: no limit). */
+    maxCostUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
   }),
   { description: "Ask the analyzer agent to analyse a delivery outcome." }
 )
@@ -296,7 +340,10 @@ export const ContactCompleted = Message.define(
     /** The last delivery's raw outcome, for the campaign's rate watch. */
     outcome: Schema.optional(Schema.NullOr(DeliveryOutcome)),
     /** Touches made. */
-    touches: Schema.optional(Schema.Int)
+    touches: Schema.optional(Schema.Int),
+    /** The allowance the campaign reserved for it, and what it spent (settled by the campaign). */
+    allowance: Schema.optional(Spend),
+    spent: Schema.optional(Spend)
   }),
   { description: "A contact reached a terminal state in a campaign." }
 )
@@ -331,7 +378,8 @@ export const ContactProgress = Message.define(
   Schema.Struct({
     campaignId: CampaignId,
     contactId: ContactId,
-    phase: Schema.Literal("engaged", "drafted", "delivered", "analysed", "completed"),
+    /** `waiting`: the contact is busy (another campaign, another lock holder); `reason` says with what. */
+    phase: Schema.Literal("waiting", "engaged", "drafted", "delivered", "analysed", "completed"),
     channel: Schema.NullOr(Channel),
     status: Schema.NullOr(ContactStatus),
     reason: Schema.NullOr(Schema.String)

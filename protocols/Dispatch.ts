@@ -1,8 +1,9 @@
 /**
  * Dispatch-time messages of a contact's engagement beyond the happy path: deferral (quiet
  * hours, throttles, voice capacity) and the wake-up that follows, calls whose outcome comes
- * later by webhook, inbound signals that stop a sequence (reply, meeting booked, opt-out),
- * and the campaign-level review by the analyzer with the adjustments it proposes.
+ * later by webhook, inbound signals that stop a sequence (reply, meeting booked, opt-out)
+ * or, once it ended, still count as answers, and the campaign-level review by the analyzer
+ * with the adjustments it proposes.
  */
 import { Schema } from "effect"
 import { Channel, DeliveryOutcome } from "./Campaign.js"
@@ -75,6 +76,21 @@ export const ContactInbound = Message.define(
     at: Schema.Number
   }),
   { description: "A contact replied, booked a meeting or opted out: stops its sequence." }
+)
+
+/**
+ * Contact → campaign: the contact answered (a reply, a booked meeting) after its engagement
+ * in the campaign had ended; counted once per contact and campaign as `replied`.
+ */
+export const ContactReplied = Message.define(
+  "campaign.contact-replied",
+  Schema.Struct({
+    campaignId: CampaignId,
+    contactId: ContactId,
+    kind: Schema.Literal("reply", "meeting-booked"),
+    at: Schema.Number
+  }),
+  { description: "A contact answered after its engagement in the campaign had ended." }
 )
 
 /** Event: a contact's step waits (quiet hours, throttle, capacity, next touch). */
@@ -151,6 +167,7 @@ export const all: ReadonlyArray<Message.MessageType> = [
   DeliveryDeferred,
   DeliveryPending,
   ContactInbound,
+  ContactReplied,
   ContactDeferred,
   CampaignReviewRequested,
   AdjustmentProposed,

@@ -11,7 +11,7 @@
  *    span, and logged.
  * 4. The answer, usage, money and trace are recorded under the call key.
  */
-import { Context, Duration, Effect, Layer, Option, Random, Schema } from "effect"
+import { Context, Duration, Effect, FiberRef, Layer, Option, Random, Schema } from "effect"
 import type { Cost } from "../../protocols/Cost.js"
 import type { TenantId } from "../../protocols/Ids.js"
 import type { StorageError } from "../../storage/Errors.js"
@@ -44,7 +44,28 @@ export interface RunOptions {
   readonly tenant: TenantId
   /** Deterministic idempotency key of the call (null: not recorded). */
   readonly callKey: string | null
+  /**
+   * Most the call may cost (the caller's remaining budget). Models whose worst case
+   * (every output token, and input counted at 2 characters a token) exceeds it are
+   * skipped; if none fits, the run fails with `OverBudget`. Absent: no limit.
+   */
+  readonly maxUsd?: number | undefined
 }
+
+/**
+ * The spend cap of the model calls made in a region of code (e.g. an agent handling one
+ * request with an allowance): `Effect.locally(spendCap, usd)(...)`. `RunOptions.maxUsd`
+ * takes precedence; undefined: no limit.
+ */
+export const spendCap: FiberRef.FiberRef<number | undefined> = FiberRef.unsafeMake<number | undefined>(undefined)
+
+/** Runs `effect` with its model calls capped to `usd` in all (undefined: unchanged). */
+export const capped = (usd: number | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  usd === undefined ? effect : Effect.locally(effect, spendCap, usd)
+
+/** A model's worst-case cost for a request: the input at 2 characters a token, every output token. */
+export const worstCaseUsd = (modelId: string, inputChars: number, maxTokens: number): number =>
+  Usage.costOf(modelId, { inputTokens: Math.ceil(inputChars / 2), cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: maxTokens }).usd
 
 /** A decoded answer with what it cost and how it was obtained. */
 export interface Generated<A> {
@@ -123,8 +144,8 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
 
     const run = <I, A>(task: Task.Task<I, A>, input: I, options: RunOptions) =>
       Effect.gen(function* () {
-        const chain = Router.chain(models, task.kind)
-        const recorded = options.callKey !== null && chain.some((m) => !m.capabilities.deterministic)
+        const routed = Router.chain(models, task.kind)
+        const recorded = options.callKey !== null && routed.some((m) => !m.capabilities.deterministic)
         const decode = Schema.decodeUnknown(task.output)
         if (recorded) {
           const hit = yield* ledger.get(options.tenant, options.callKey!)
@@ -143,7 +164,21 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
           }
         }
         const { schema, strict } = Task.jsonSchemaOf(task)
-        const trace: Array<string> = [`route ${task.purpose} (${task.kind}): ${chain.map((m) => m.id).join(" → ")}`]
+        const trace: Array<string> = [`route ${task.purpose} (${task.kind}): ${routed.map((m) => m.id).join(" → ")}`]
+        let chain = routed
+        const maxUsd = options.maxUsd ?? (yield* FiberRef.get(spendCap))
+        if (maxUsd !== undefined) {
+          const inputChars = task.system.length + task.prompt(input).length + JSON.stringify(schema).length
+          const fits = routed.filter((m) => worstCaseUsd(m.id, inputChars, task.maxTokens ?? 1024) <= maxUsd)
+          if (fits.length < routed.length) {
+            trace.push(`budget $${maxUsd.toFixed(6)}: ${routed.filter((m) => !fits.includes(m)).map((m) => m.id).join(", ")} could cost more, skipped`)
+          }
+          if (fits.length === 0) {
+            const m = routed[0]!
+            return yield* Effect.fail(LlmError.make(m.provider, m.model, "OverBudget", `no model's worst case fits $${maxUsd} for ${task.purpose}`))
+          }
+          chain = fits
+        }
         const fallbacks: Array<string> = []
         let last: LlmError.LlmError | undefined
         for (const [i, m] of chain.entries()) {

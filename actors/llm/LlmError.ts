@@ -27,6 +27,8 @@ export type LlmErrorReason =
   | "Incomplete"
   /** Every candidate model's circuit is open (or failed) and no fallback was left. */
   | "NoModel"
+  /** No candidate model's worst-case cost fits what the call may spend (its budget). */
+  | "OverBudget"
   /** Anything else. */
   | "Unknown"
 

@@ -41,12 +41,20 @@ describe("nexus CLI", () => {
     expect(error("campaign", "tail", "c1", "--from", "zero")).toContain("--from must be a whole number")
     expect(error("token", "--role", "root", "--tenant", "t")).toContain("--role must be viewer, operator or admin")
     expect(error("token")).toBe("missing --tenant")
+    expect(error("tenant")).toBe("missing tenant subcommand: budget")
+    expect(error("tenant", "budget", "--max-actions", "10")).toBe("a tenant budget needs both --max-actions and --max-cost")
+    expect(error("tenant", "budget", "--max-actions", "10", "--max-cost=-1")).toContain("--max-cost must be a number >= 0")
+    expect(error("tenant", "budget", "--clear", "--max-cost", "1")).toBe("--clear takes no --max-actions or --max-cost")
   })
 
   it("parses good command lines", () => {
     expect(parseCommand(["campaign", "start", "--name", "n", "--goal", "g", "--target", "5", "--channels", "email", "--follow"], { NEXUS_TENANT: "acme" })).toEqual(
       Either.right({ _tag: "CampaignStart", tenant: "acme", id: undefined, name: "n", goal: "g", target: 5, channels: ["email"], maxActions: 20, maxCostUsd: 100, follow: true })
     )
+    expect(parseCommand(["tenant", "budget", "--max-actions", "500", "--max-cost", "12.5", "--tenant", "t1"], {})).toEqual(
+      Either.right({ _tag: "TenantBudget", tenant: "t1", set: { actions: 500, usd: 12.5 } })
+    )
+    expect(parseCommand(["tenant", "budget", "--clear"], { NEXUS_TENANT: "t2" })).toEqual(Either.right({ _tag: "TenantBudget", tenant: "t2", set: "clear" }))
     expect(parseCommand(["campaign", "tail", "c1", "--from", "7", "--json", "--tenant", "t1"], {})).toEqual(
       Either.right({ _tag: "CampaignTail", tenant: "t1", id: "c1", from: 7, json: true })
     )
