@@ -1,18 +1,22 @@
 /**
  * The stateless agents of the campaign flow, each on its own work queue: planner (one
- * ReAct step per message, each streamed as an event), content (personalised drafts through
+ * ReAct step per message, each streamed as an event; its CRM writes audited as made for
+ * the campaign via `planner` under the message's trace; its workflow-control actions sent
+ * to the campaign actor, where they wait for approval), content (personalised drafts through
  * the output filter), executor (deliveries through `Channels`, idempotent by key), analyzer
  * (per-outcome analysis and the campaign rate watch), scheduler (wakes deferred contacts)
  * and call events (Vapi webhook outcomes, routed back to their contact). Model calls are
  * keyed by the message they answer, so a redelivered message never pays twice; each reply
  * carries what its model calls cost.
  */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Address, Campaign, Cost, Dispatch, Message, Planner as PlannerProtocol, Vapi } from "../protocols/index.js"
 import { Agent } from "../runtime/index.js"
 import { AttemptLedger } from "../storage/AttemptLedger.js"
+import * as Tenancy from "../storage/Tenancy.js"
 import * as CampaignHealth from "./analysis/CampaignHealth.js"
 import * as OutcomeAnalysis from "./analysis/OutcomeAnalysis.js"
+import * as Llm from "./llm/Llm.js"
 import { topicOf } from "./CampaignActor.js"
 import { Channels } from "./Channels.js"
 import * as Content from "./content/Content.js"
@@ -21,24 +25,12 @@ import * as Planner from "./planner/Planner.js"
 /** Most ReAct steps the planner takes before it must finish. */
 export const MAX_PLAN_STEPS = Planner.MAX_PLAN_STEPS
 
-/** Longest a scheduler message is held before it is handed on (bounds in-flight time). */
-export const SCHEDULER_HOLD = Duration.minutes(10)
-
-// A held deferral must not keep a draining process alive: its timer is unref'd, and the
-// unacknowledged message is redelivered to another node after the ack wait.
-const hold = (ms: number) =>
-  Effect.async<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), ms)
-    timer.unref()
-    return Effect.sync(() => clearTimeout(timer))
-  })
-
 /** Planner: one ReAct step per message; the plan goes to the campaign that asked. */
 export const planner = Agent.make({
   name: "planner",
   accepts: [Campaign.PlanRequested, PlannerProtocol.PlanStepRequested],
   concurrency: 8,
-  handle: Effect.fn("PlannerAgent.handle")(function* (m, ctx) {
+  handle: Effect.fnUntraced(function* (m, ctx) {
     const loop = Message.is(PlannerProtocol.PlanStepRequested)(m)
       ? m.payload
       : Message.is(Campaign.PlanRequested)(m)
@@ -46,13 +38,21 @@ export const planner = Agent.make({
         : null
     if (loop === null) return
     const { request } = loop
-    const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost)
+    // what the step writes is audited as done for the campaign, through the planner, in this trace
+    // the step's model call may use what is left of the planning budget
+    const left = request.maxCostUsd === undefined ? undefined : Math.max(0, request.maxCostUsd - loop.cost.usd)
+    const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost, m.envelope.ts).pipe(
+      Tenancy.withActor(Tenancy.agentActor(`campaign:${request.campaignId}`, "planner", m.envelope.trace.traceparent)),
+      Llm.capped(left)
+    )
     ctx.send(topicOf(request.campaignId), PlannerProtocol.PlannerStepRecorded, {
       campaignId: request.campaignId,
       step: r.step,
       maxSteps: Planner.MAX_PLAN_STEPS,
       cost: r.cost
     })
+    // workflow control goes to the campaign actor, which asks a person before applying it
+    if (r.control !== null) ctx.send(loop.replyTo as Address.Address, PlannerProtocol.ControlRequested, r.control)
     if (r.plan !== null) {
       ctx.send(loop.replyTo as Address.Address, Campaign.PlanReady, { campaignId: request.campaignId, plan: r.plan, cost: r.cost })
     } else {
@@ -61,15 +61,22 @@ export const planner = Agent.make({
   })
 })
 
-/** Content: a personalised, filtered message for one contact and channel. */
+/**
+ * Content: a filtered message for one contact and channel, personalised from the contact's
+ * assembled context (one `ContactContext` assembly per request: the planner works on the
+ * audience, not on single contacts, so there is no per-contact context upstream to reuse).
+ */
 export const content = Agent.make({
   name: "content",
   accepts: [Campaign.DraftRequested],
   concurrency: 64,
-  handle: Effect.fn("ContentAgent.handle")(function* (m, ctx) {
+  handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Campaign.DraftRequested)(m)) return
     const { campaignId, contact, channel, brief } = m.payload
-    const d = yield* Content.draft(ctx.tenant, { contact, channel, brief }, `${ctx.tenant}/draft/${m.envelope.id}`)
+    // model calls stay within what the contact may spend on this draft
+    const d = yield* Content.draft(ctx.tenant, { contact, channel, brief }, `${ctx.tenant}/draft/${m.envelope.id}`).pipe(
+      Llm.capped(m.payload.maxCostUsd)
+    )
     ctx.reply(Campaign.Drafted, {
       campaignId,
       contactId: contact.id,
@@ -88,7 +95,7 @@ export const executor = Agent.make({
   name: "executor",
   accepts: [Campaign.DeliverRequested],
   concurrency: 64,
-  handle: Effect.fn("ExecutorAgent.handle")(function* (m, ctx) {
+  handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Campaign.DeliverRequested)(m)) return
     const r = m.payload
     const channels = yield* Channels
@@ -116,7 +123,7 @@ export const analyzer = Agent.make({
   name: "analyzer",
   accepts: [Campaign.AnalyseRequested, Dispatch.CampaignReviewRequested],
   concurrency: 64,
-  handle: Effect.fn("AnalyzerAgent.handle")(function* (m, ctx) {
+  handle: Effect.fnUntraced(function* (m, ctx) {
     if (Message.is(Dispatch.CampaignReviewRequested)(m)) {
       const r = m.payload
       const adjustments = CampaignHealth.review(r.stats, r.channelSequence, r.window)
@@ -128,7 +135,7 @@ export const analyzer = Agent.make({
       ctx.tenant,
       { channel: r.channel, outcome: r.outcome, transcript: r.transcript, leadScore: r.leadScore },
       `${ctx.tenant}/analyse/${m.envelope.id}`
-    )
+    ).pipe(Llm.capped(r.maxCostUsd))
     ctx.reply(Campaign.Analysed, {
       campaignId: r.campaignId,
       contactId: r.contactId,
@@ -143,27 +150,32 @@ export const analyzer = Agent.make({
   })
 })
 
+/** The key a wake-up's id derives from: one `StepDue` per contact and token, however often it was asked for. */
+export const wakeKey = (contactId: string, token: string): string => `step-due/${contactId}/${token}`
+
 /**
- * Scheduler: holds a deferral until its time, then wakes the contact. The message stays
- * unacknowledged while held (in-progress acks keep it), so a crash redelivers it and the
- * wait resumes; a long wait is handed on in hops of `SCHEDULER_HOLD`. Durable timers in the
- * runtime replace this agent without changing the messages.
+ * Scheduler: wakes a deferred contact at its time, on durable timers. A deferral that is not
+ * due goes back to the work queue until it is (`NotDue`): it waits in JetStream, not in a
+ * node's memory, so node and cluster restarts keep it. When due it sends `StepDue`, with an
+ * id derived from the contact and token, so a re-run or a second deferral with the same
+ * token (within the duplicate window) is stored once; after it the contact ignores the stale
+ * token. Overdue deferrals after downtime fire at the node's timer rate, spread out.
  */
 export const scheduler = Agent.make({
   name: "scheduler",
   accepts: [Dispatch.DeferRequested],
-  concurrency: 1024,
-  handle: Effect.fn("SchedulerAgent.handle")(function* (m, ctx) {
+  timers: true,
+  handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Dispatch.DeferRequested)(m)) return
     const r = m.payload
     const now = yield* Clock.currentTimeMillis
-    const wait = r.wakeAt - now
-    if (wait > Duration.toMillis(SCHEDULER_HOLD)) {
-      yield* hold(Duration.toMillis(SCHEDULER_HOLD))
-      return ctx.send(ctx.self, Dispatch.DeferRequested, r)
-    }
-    if (wait > 0) yield* hold(wait)
-    ctx.send(Address.actor("contact", r.contactId), Dispatch.StepDue, { campaignId: r.campaignId, contactId: r.contactId, reason: r.reason, token: r.token })
+    if (r.wakeAt > now) return Agent.notDue(r.wakeAt)
+    ctx.send(
+      Address.actor("contact", r.contactId),
+      Dispatch.StepDue,
+      { campaignId: r.campaignId, contactId: r.contactId, reason: r.reason, token: r.token },
+      { key: wakeKey(r.contactId, r.token) }
+    )
   })
 })
 
@@ -178,7 +190,7 @@ export const callEvents = Agent.make({
   name: "call-events",
   accepts: [Vapi.CallEnded, Vapi.CallStatusChanged],
   concurrency: 64,
-  handle: Effect.fn("CallEventsAgent.handle")(function* (m, ctx) {
+  handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Vapi.CallEnded)(m) && !Message.is(Vapi.CallStatusChanged)(m)) return
     const p = m.payload as typeof Vapi.CallEnded.payload.Type | typeof Vapi.CallStatusChanged.payload.Type
     const ledger = yield* AttemptLedger

@@ -38,7 +38,9 @@ export const buckets = (prefix: string) => ({
   /** Leased locks (contact locks); bucket-wide TTL. */
   locks: `${prefix}-locks`,
   /** Node registrations (heartbeats) and partition leases; no TTL, revision-checked. */
-  placement: `${prefix}-placement`
+  placement: `${prefix}-placement`,
+  /** Tenant budgets: each tenant's limit and what each of its campaigns holds of it; revision-checked. */
+  budgets: `${prefix}-budgets`
 })
 
 /** The complete topology of one deployment. */
@@ -47,8 +49,19 @@ export interface Topology {
   readonly streams: ReadonlyArray<Partial<StreamConfig> & { name: string; subjects: string[] }>
   readonly buckets: ReadonlyArray<{ name: string; ttlMs: number; history: number }>
   readonly mailboxConsumer: (partition: number) => Partial<ConsumerConfig> & { durable_name: string }
-  readonly workConsumer: (agent: string, maxAckPending?: number) => Partial<ConsumerConfig> & { durable_name: string }
+  /**
+   * The consumer of an agent's work queue. `maxAckPending` default: the delivery settings';
+   * `options.maxDeliver` default: the delivery settings' (`-1`: unlimited, for durable timers,
+   * whose every wait is a delivery; give them `maxAckPending` `-1` too: a waiting timer is unacked).
+   */
+  readonly workConsumer: (agent: string, maxAckPending?: number, options?: WorkConsumerOptions) => Partial<ConsumerConfig> & { durable_name: string }
   readonly commandConsumer: Partial<ConsumerConfig> & { durable_name: string }
+}
+
+/** Per-agent overrides of a work-queue consumer. */
+export interface WorkConsumerOptions {
+  /** Deliveries before JetStream gives up; `-1` unlimited. Default `DeliverySettings.maxDeliver`. */
+  readonly maxDeliver?: number
 }
 
 /** Options of the topology. */
@@ -71,13 +84,13 @@ export const make = (options: TopologyOptions): Topology => {
     num_replicas: options.replicas,
     duplicate_window: nanos(120_000)
   }
-  const consumerBase = (durable: string, filter: string, maxAckPending: number) => ({
+  const consumerBase = (durable: string, filter: string, maxAckPending: number, maxDeliver = delivery.maxDeliver) => ({
     durable_name: durable,
     filter_subject: filter,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(delivery.ackWaitMs),
-    max_deliver: delivery.maxDeliver,
+    max_deliver: maxDeliver,
     max_ack_pending: maxAckPending
   })
   return {
@@ -133,12 +146,13 @@ export const make = (options: TopologyOptions): Topology => {
     buckets: [
       { name: b.state, ttlMs: 0, history: 1 },
       { name: b.locks, ttlMs: options.lockTtlMs ?? 5 * 60_000, history: 1 },
-      { name: b.placement, ttlMs: 0, history: 1 }
+      { name: b.placement, ttlMs: 0, history: 1 },
+      { name: b.budgets, ttlMs: 0, history: 1 }
     ],
     mailboxConsumer: (partition) =>
       consumerBase(`mbox-${String(partition).padStart(3, "0")}`, subjects.mailboxPartition(partition), delivery.maxAckPending),
-    workConsumer: (agent, maxAckPending) =>
-      consumerBase(`work-${agent}`, subjects.workFor(agent), maxAckPending ?? delivery.maxAckPending),
+    workConsumer: (agent, maxAckPending, workOptions) =>
+      consumerBase(`work-${agent}`, subjects.workFor(agent), maxAckPending ?? delivery.maxAckPending, workOptions?.maxDeliver),
     commandConsumer: consumerBase("cmd-router", subjects.commandsAll, 1024)
   }
 }
