@@ -9,7 +9,7 @@
  * keyed by the message they answer, so a redelivered message never pays twice; each reply
  * carries what its model calls cost.
  */
-import { Clock, Effect } from "effect"
+import { Clock, Config, Effect } from "effect"
 import { Address, Campaign, Cost, Dispatch, Message, Planner as PlannerProtocol, Vapi } from "../protocols/index.js"
 import { Agent } from "../runtime/index.js"
 import { AttemptLedger } from "../storage/AttemptLedger.js"
@@ -74,7 +74,9 @@ export const content = Agent.make({
     if (!Message.is(Campaign.DraftRequested)(m)) return
     const { campaignId, contact, channel, brief } = m.payload
     // model calls stay within what the contact may spend on this draft
-    const d = yield* Content.draft(ctx.tenant, { contact, channel, brief }, `${ctx.tenant}/draft/${m.envelope.id}`).pipe(
+    // CONTENT_CONTEXT=off drafts from the contact record alone (about half the CPU per contact)
+    const withContext = yield* Config.boolean("CONTENT_CONTEXT").pipe(Config.withDefault(true), Effect.orDie)
+    const d = yield* Content.draft(ctx.tenant, { contact, channel, brief, ...(withContext ? {} : { context: null }) }, `${ctx.tenant}/draft/${m.envelope.id}`).pipe(
       Llm.capped(m.payload.maxCostUsd)
     )
     ctx.reply(Campaign.Drafted, {
