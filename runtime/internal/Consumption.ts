@@ -34,10 +34,12 @@ export const start = (
   let stopped = false
   let current: ConsumerMessages | undefined
   let lastSeen = Date.now()
+  /** Set while the loop holds back pulling (all handler slots busy): not pulling is then intended. */
+  let holding = false
   // the watchdog: messages wait, nobody pulls, and we have seen nothing for a while; the
   // pull was lost (a server restart, a leader move): open the consumption again
   const watchdog = setInterval(() => {
-    if (stopped || current === undefined || Date.now() - lastSeen < WATCHDOG_IDLE_MS) return
+    if (stopped || holding || current === undefined || Date.now() - lastSeen < WATCHDOG_IDLE_MS) return
     lastSeen = Date.now()
     consumer.info(false).then(
       (info) => {
@@ -57,7 +59,12 @@ export const start = (
         for await (const m of current) {
           lastSeen = Date.now()
           const held = onMessage(m)
-          if (held) await held
+          if (held) {
+            holding = true
+            await held
+            holding = false
+            lastSeen = Date.now()
+          }
         }
         if (!stopped) onError(new Error("consumer iterator ended"))
       } catch (e) {
