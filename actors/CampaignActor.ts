@@ -98,14 +98,14 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
       if (fits.n === 0) {
         // nothing fits now: wait for contacts in flight to give back what they did not use, or pause
         if (s.counts.inProgress > 0) return s
-        CampaignBudget.exhausted(ctx, topicOf(s.spec!.campaignId), s.spec!.campaignId, s.spec!.budget, s.budget, per, fits.limitedBy!)
+        CampaignBudget.announce(ctx, s.spec!.campaignId, CampaignBudget.campaignShortfall(s.spec!.budget, s.budget, per, fits.limitedBy!))
         return CampaignControl.pause(s, ctx, `budget-exhausted:${fits.limitedBy}`, "runtime")
       }
       const tenantFit = yield* CampaignBudget.withinTenant(s, ctx, per, fits.n)
       if (tenantFit.n === 0) {
         if (s.counts.inProgress > 0) return s
-        tenantFit.exhausted?.()
-        return CampaignControl.pause(s, ctx, `budget-exhausted:tenant:${tenantFit.limitedBy}`, "runtime")
+        CampaignBudget.announce(ctx, s.spec!.campaignId, tenantFit.shortfall!)
+        return CampaignControl.pause(s, ctx, `budget-exhausted:tenant:${tenantFit.shortfall!.budget}`, "runtime")
       }
       s = { ...s, tenantGrant: tenantFit.grant }
       const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, tenantFit.n)
@@ -260,7 +260,7 @@ export const CampaignActor = Actor.make({
               }
             }
       // settle: the contact's reservation is released, what it spent is charged
-      const budget = CampaignBudget.settle(state.budget, r.allowance ?? state.allowance, r.spent)
+      const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
       const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget }, r)
       const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
       const every = Math.max(1, Math.floor(state.limit / 50))

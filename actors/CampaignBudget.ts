@@ -75,24 +75,21 @@ export const settle = (ledger: Ledger, per: Campaign.Spend | null, spent: Campai
 /** Charges money spent outside a contact (the planner's model calls). */
 export const charge = (ledger: Ledger, usd: number): Ledger => ({ ...ledger, spentUsd: round(ledger.spentUsd + usd) })
 
-/** Says which budget ran out and by how much. */
-export const exhausted = (
-  ctx: Actor.ActorContext,
-  topic: Parameters<Actor.ActorContext["send"]>[0],
-  campaignId: Campaign.StartPayload["campaignId"],
-  budget: Campaign.Budget,
-  ledger: Ledger,
-  per: Campaign.Spend,
-  which: "actions" | "cost"
-) =>
-  ctx.send(topic, Control.BudgetExhausted, {
-    campaignId,
-    scope: "campaign" as const,
-    budget: which,
-    limit: which === "actions" ? budget.maxActions : budget.maxCostUsd,
-    used: which === "actions" ? ledger.spentActions + ledger.reservedActions : round(ledger.spentUsd + ledger.reservedUsd),
-    requested: which === "actions" ? per.actions : per.usd
-  })
+/** What `event.budget-exhausted` says besides the campaign: which budget, its limit, used, requested. */
+export type Shortfall = Omit<typeof Control.BudgetExhausted.payload.Type, "campaignId">
+
+/** The campaign's own budget that ran out, and by how much. */
+export const campaignShortfall = (budget: Campaign.Budget, ledger: Ledger, per: Campaign.Spend, which: "actions" | "cost"): Shortfall => ({
+  scope: "campaign",
+  budget: which,
+  limit: which === "actions" ? budget.maxActions : budget.maxCostUsd,
+  used: which === "actions" ? ledger.spentActions + ledger.reservedActions : round(ledger.spentUsd + ledger.reservedUsd),
+  requested: which === "actions" ? per.actions : per.usd
+})
+
+/** Says on the campaign's topic which budget ran out and by how much. */
+export const announce = (ctx: Actor.ActorContext, campaignId: Campaign.StartPayload["campaignId"], shortfall: Shortfall) =>
+  ctx.send(Address.topic("campaign", campaignId), Control.BudgetExhausted, { campaignId, ...shortfall })
 
 /** Contacts' allowances a campaign takes of its tenant's budget at a time (fewer round trips). */
 export const TENANT_CHUNK = 256
@@ -116,13 +113,13 @@ export const withinTenant = (
     const held = { actions: s.budget.spentActions + s.budget.reservedActions, usd: round(s.budget.spentUsd + s.budget.reservedUsd) }
     const need = (k: number) => ({ actions: held.actions + k * per.actions, usd: round(held.usd + k * per.usd) })
     const covered = (g: Campaign.Spend | null, k: number) => g !== null && need(k).actions <= g.actions && need(k).usd <= g.usd + 1e-9
-    if (covered(s.tenantGrant, n)) return { n, grant: s.tenantGrant, limitedBy: null, exhausted: undefined }
+    if (covered(s.tenantGrant, n)) return { n, grant: s.tenantGrant, shortfall: null }
     const budgets = yield* TenantBudget
     const campaignId = s.spec!.campaignId
     const ahead = need(n + TENANT_CHUNK)
     const ask = { actions: Math.min(ahead.actions, Math.max(need(n).actions, s.spec!.budget.maxActions)), usd: Math.min(ahead.usd, Math.max(need(n).usd, s.spec!.budget.maxCostUsd)) }
     const first = yield* budgets.grant(ctx.tenant, campaignId, ask)
-    if (first._tag === "Granted") return { n, grant: first.grant, limitedBy: null, exhausted: undefined }
+    if (first._tag === "Granted") return { n, grant: first.grant, shortfall: null }
     // not all of it: as many as what is left allows
     const k = Math.min(
       n,
@@ -131,20 +128,14 @@ export const withinTenant = (
     )
     if (k > 0) {
       const second = yield* budgets.grant(ctx.tenant, campaignId, need(k))
-      if (second._tag === "Granted") return { n: k, grant: second.grant, limitedBy: null, exhausted: undefined }
+      if (second._tag === "Granted") return { n: k, grant: second.grant, shortfall: null }
     }
-    return {
-      n: 0,
-      grant: s.tenantGrant,
-      limitedBy: first.budget,
-      exhausted: () =>
-        ctx.send(Address.topic("campaign", campaignId), Control.BudgetExhausted, {
-          campaignId,
-          scope: "tenant" as const,
-          budget: first.budget,
-          limit: first.limit,
-          used: first.used,
-          requested: first.budget === "actions" ? per.actions : per.usd
-        })
+    const shortfall: Shortfall = {
+      scope: "tenant",
+      budget: first.budget,
+      limit: first.limit,
+      used: first.used,
+      requested: first.budget === "actions" ? per.actions : per.usd
     }
+    return { n: 0, grant: s.tenantGrant, shortfall }
   })

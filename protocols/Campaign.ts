@@ -341,8 +341,7 @@ export const ContactCompleted = Message.define(
     outcome: Schema.optional(Schema.NullOr(DeliveryOutcome)),
     /** Touches made. */
     touches: Schema.optional(Schema.Int),
-    /** The allowance the campaign reserved for it, and what it spent (settled by the campaign). */
-    allowance: Schema.optional(Spend),
+    /** What it spent (the campaign settles it against the allowance it reserved). */
     spent: Schema.optional(Spend)
   }),
   { description: "A contact reached a terminal state in a campaign." }

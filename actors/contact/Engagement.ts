@@ -98,7 +98,7 @@ export const finish = (
   const contactId = ctx.id as Campaign.ContactSnapshot["id"]
   const cid = campaignId as Campaign.ContactSnapshot["id"] & never
   const a = state.active?.campaignId === campaignId ? state.active : null
-  const spend = a?.allowance ? { allowance: a.allowance, spent: a.spent } : a ? { spent: a.spent } : {}
+  const spend = a !== null ? { spent: a.spent } : {}
   ctx.send(campaignAddress(campaignId), Campaign.ContactCompleted, { campaignId: cid, contactId, status, reason, channel, outcome, touches, ...spend })
   ctx.send(topicOf(campaignId), Campaign.ContactProgress, { campaignId: cid, contactId, phase: "completed", channel, status, reason })
   return {

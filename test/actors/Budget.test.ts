@@ -16,26 +16,25 @@ import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import { TenantBudget } from "../../actors/TenantBudget.js"
 import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
+import { snapshot } from "../fixtures/Contacts.js"
 
 const N = 40
 const tenant = Ids.TenantId.make("budget")
 const campaignId = Ids.CampaignId.make("cmp-budget")
 
-const contact = (i: number): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(`b-${String(i).padStart(3, "0")}`),
-  name: `Budget ${i}`,
-  email: `b${i}@budget.example`,
-  phone: null,
-  company: "Thrift Inc",
-  title: "CFO",
-  industry: "Retail",
-  segment: "smb",
-  region: "Europe",
-  timezone: "UTC",
-  leadScore: 30 + i,
-  optedOut: false,
-  consent: { voice: false, email: true, sms: false }
-})
+const contact = (i: number) =>
+  snapshot(`b-${String(i).padStart(3, "0")}`, {
+    name: `Budget ${i}`,
+    email: `b${i}@budget.example`,
+    phone: null,
+    company: "Thrift Inc",
+    title: "CFO",
+    industry: "Retail",
+    segment: "smb",
+    timezone: "UTC",
+    leadScore: 30 + i,
+    consent: { voice: false, email: true, sms: false }
+  })
 
 layer(Crm.layer(), { timeout: 120_000, excludeTestServices: true })("campaign budget over NATS", (it) => {
   it.scoped("reserve before, settle after: the campaign pauses when the next contact would not fit, says why, and resumes after an edit", () =>

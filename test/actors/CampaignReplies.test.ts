@@ -19,27 +19,14 @@ import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
 import { connect } from "../fixtures/WsClient.js"
 import { authSettings, token } from "../gateway/Tokens.js"
+import { snapshot } from "../fixtures/Contacts.js"
 
 const Env = Layer.provideMerge(Gateway.layer, GatewayConfig.layerWith({ port: 0, ...authSettings })).pipe(Layer.provideMerge(Crm.layer()))
 const TENANT = Ids.TenantId.make("replies")
 const CAMPAIGN = Ids.CampaignId.make("cmp-replies")
 const viewer = await token(TENANT, "viewer")
 
-const contact = (id: string): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(id),
-  name: `Reply ${id}`,
-  email: `${id}@replies.example`,
-  phone: "+15550100000",
-  company: "Reply Labs",
-  title: "CTO",
-  industry: "SaaS",
-  segment: "mid-market",
-  region: "Europe",
-  timezone: "Europe/Berlin",
-  leadScore: 50,
-  optedOut: false,
-  consent: { voice: false, email: true, sms: true }
-})
+const contact = (id: string) => snapshot(id, { name: `Reply ${id}`, email: `${id}@replies.example`, company: "Reply Labs" })
 
 /** A signal from a contact, as a channel's webhook or the CRM sends it. */
 const inbound = (contactId: string, kind: Dispatch.InboundKind, campaignId: Ids.CampaignId | null = null) =>

@@ -15,25 +15,12 @@ import { ContactRepo } from "../../storage/ContactRepo.js"
 import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
+import { snapshot } from "../fixtures/Contacts.js"
 
 const policy = Ref.unsafeMake<DispatchPolicy.PolicySettings>(DispatchPolicy.anyTime)
 
-const contact = (id: string, timezone: string, over: Partial<Campaign.ContactSnapshot> = {}): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(id),
-  name: `Test ${id}`,
-  email: `${id}@guard.example`,
-  phone: "+15550100000",
-  company: "Guard Labs",
-  title: "CTO",
-  industry: "SaaS",
-  segment: "mid-market",
-  region: "Europe",
-  timezone,
-  leadScore: 50,
-  optedOut: false,
-  consent: { voice: false, email: true, sms: true },
-  ...over
-})
+const contact = (id: string, timezone: string, over: Partial<Campaign.ContactSnapshot> = {}) =>
+  snapshot(id, { email: `${id}@guard.example`, company: "Guard Labs", timezone, ...over })
 
 const start = (tenant: Ids.TenantId, id: string, goal: string, channels: [Campaign.Channel, ...Array<Campaign.Channel>]) =>
   Crm.publishCommand(tenant, Campaign.StartCampaign, {

@@ -24,26 +24,24 @@ import { ContactRepo } from "../../storage/ContactRepo.js"
 import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
+import { snapshot } from "../fixtures/Contacts.js"
 
 const policy = Ref.unsafeMake<DispatchPolicy.PolicySettings>(DispatchPolicy.anyTime)
 const N = 24
 const tenant = Ids.TenantId.make("overlap")
 
-const contact = (i: number): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(`o-${String(i).padStart(3, "0")}`),
-  name: `Overlap ${i}`,
-  email: `o${i}@overlap.example`,
-  phone: null,
-  company: "Overlap Ltd",
-  title: "Head of Sales",
-  industry: "SaaS",
-  segment: "smb",
-  region: "Europe",
-  timezone: "UTC",
-  leadScore: 40 + i,
-  optedOut: false,
-  consent: { voice: false, email: true, sms: false }
-})
+const contact = (i: number) =>
+  snapshot(`o-${String(i).padStart(3, "0")}`, {
+    name: `Overlap ${i}`,
+    email: `o${i}@overlap.example`,
+    phone: null,
+    company: "Overlap Ltd",
+    title: "Head of Sales",
+    segment: "smb",
+    timezone: "UTC",
+    leadScore: 40 + i,
+    consent: { voice: false, email: true, sms: false }
+  })
 
 const start = (id: string, lockPolicy: Campaign.LockPolicy) =>
   Crm.publishCommand(tenant, Campaign.StartCampaign, {

@@ -40,7 +40,7 @@ const percentile = (xs: ReadonlyArray<number>, p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
 }
 
-// About four minutes on a 2-core machine. NEXUS_CHAOS=0 skips it (e.g. for a quick local run).
+// Two to four minutes on a 2-core machine. NEXUS_CHAOS=0 skips it (e.g. for a quick local run).
 describe.skipIf(process.env.NEXUS_CHAOS === "0")("chaos: 3-node NATS cluster, 3 workers, SIGKILL, one NATS server restart", () => {
 it.scopedLive(
   "survives SIGKILLed workers and a NATS server restart with no contact lost, repeated or over budget",

@@ -16,6 +16,7 @@ import { Node } from "../../runtime/index.js"
 import { ContactRepo } from "../../storage/ContactRepo.js"
 import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
+import { snapshot } from "../fixtures/Contacts.js"
 
 const exporter = new InMemorySpanExporter()
 const Tracing = NodeSdk.layer(() => ({ resource: { serviceName: "nexus-test" }, spanProcessor: new SimpleSpanProcessor(exporter) }))
@@ -25,21 +26,8 @@ const TENANT = Ids.TenantId.make("traced")
 const CAMPAIGN = "cmp-traced"
 const HOPS = new Set(["command.route", "actor.handle", "agent.handle"])
 
-const contact = (id: string): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(id),
-  name: `Traced ${id}`,
-  email: `${id}@trace.example`,
-  phone: "+15550100000",
-  company: "Trace Labs",
-  title: "CTO",
-  industry: "SaaS",
-  segment: "mid-market",
-  region: "Europe",
-  timezone: "Europe/Berlin",
-  leadScore: 50,
-  optedOut: false,
-  consent: { voice: false, email: true, sms: false }
-})
+const contact = (id: string) =>
+  snapshot(id, { name: `Traced ${id}`, email: `${id}@trace.example`, company: "Trace Labs", consent: { voice: false, email: true, sms: false } })
 
 const idOf = (s: ReadableSpan) => s.spanContext().spanId
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId

@@ -18,6 +18,7 @@ import { ContactRepo } from "../../../storage/ContactRepo.js"
 import * as Events from "../../fixtures/CampaignEvents.js"
 import * as Crm from "../../fixtures/Crm.js"
 import * as ProviderServer from "../../fixtures/ProviderServer.js"
+import { snapshot } from "../../fixtures/Contacts.js"
 
 const tenant = Ids.TenantId.make("vapi")
 const campaignId = "cmp-voice"
@@ -38,21 +39,18 @@ const channels = Layer.unwrapScoped(
   )
 )
 
-const contact = (id: string): Campaign.ContactSnapshot => ({
-  id: Ids.ContactId.make(id),
-  name: `Caller ${id}`,
-  email: null,
-  phone: "+15550100123",
-  company: "Voice Co",
-  title: "VP Sales",
-  industry: "SaaS",
-  segment: "mid-market",
-  region: "North America",
-  timezone: "America/Chicago",
-  leadScore: 85,
-  optedOut: false,
-  consent: { voice: true, email: false, sms: false }
-})
+const contact = (id: string) =>
+  snapshot(id, {
+    name: `Caller ${id}`,
+    email: null,
+    phone: "+15550100123",
+    company: "Voice Co",
+    title: "VP Sales",
+    region: "North America",
+    timezone: "America/Chicago",
+    leadScore: 85,
+    consent: { voice: true, email: false, sms: false }
+  })
 
 const keyOf = (id: string) => `${tenant}/${campaignId}/${id}/1/voice`
 const status = (id: string, s: string, withMeta = true) =>
