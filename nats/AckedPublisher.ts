@@ -4,9 +4,10 @@
  * at tens of thousands of messages a second that is a large share of client CPU. This
  * publisher sends plain core publishes with a reply subject under one wildcard inbox and
  * matches the JetStream acks itself, so many messages are in flight at the cost of a map
- * entry each. Same semantics: `Nats-Msg-Id` de-duplication, the ack says `duplicate`.
+ * entry each. Same semantics: `Nats-Msg-Id` de-duplication, the ack says `duplicate`. KV
+ * writes on hot paths go through it too (`FastKv`): a KV write is a publish with headers.
  */
-import { headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 
 /** The JetStream acknowledgement of one stored message. */
 export interface Ack {
@@ -30,6 +31,12 @@ export class PublishRejected extends Error {
 /** Publishes with de-duplication ids and resolves on the stream's ack. */
 export interface AckedPublisher {
   readonly publish: (subject: string, data: Uint8Array, msgId: string) => Promise<Ack>
+  /**
+   * Publishes with the given JetStream headers (e.g. `Nats-Expected-Last-Subject-Sequence`
+   * for a revision-checked KV write, `KV-Operation` for a delete marker). A rejected
+   * expectation fails with `PublishRejected` and its API code (10071: wrong last sequence).
+   */
+  readonly publishHeaders: (subject: string, data: Uint8Array, headers: ReadonlyArray<readonly [string, string]>) => Promise<Ack>
   readonly pending: () => number
   readonly close: () => void
 }
@@ -81,20 +88,28 @@ export const make = (nc: NatsConnection, timeoutMs = 10_000): AckedPublisher => 
     }
   }, Math.min(1_000, timeoutMs))
   sweep.unref()
+  const send = (subject: string, data: Uint8Array, h: MsgHdrs) =>
+    new Promise<Ack>((resolve, reject) => {
+      const token = (next++).toString(36)
+      waiting.set(token, { subject, at: Date.now(), resolve, reject })
+      try {
+        nc.publish(subject, data, { reply: `${prefix}.${token}`, headers: h })
+      } catch (e) {
+        waiting.delete(token)
+        reject(e instanceof Error ? e : new Error(String(e)))
+      }
+    })
   return {
-    publish: (subject, data, msgId) =>
-      new Promise<Ack>((resolve, reject) => {
-        const token = (next++).toString(36)
-        const h = headers()
-        h.set("Nats-Msg-Id", msgId)
-        waiting.set(token, { subject, at: Date.now(), resolve, reject })
-        try {
-          nc.publish(subject, data, { reply: `${prefix}.${token}`, headers: h })
-        } catch (e) {
-          waiting.delete(token)
-          reject(e instanceof Error ? e : new Error(String(e)))
-        }
-      }),
+    publish: (subject, data, msgId) => {
+      const h = headers()
+      h.set("Nats-Msg-Id", msgId)
+      return send(subject, data, h)
+    },
+    publishHeaders: (subject, data, pairs) => {
+      const h = headers()
+      for (const [k, v] of pairs) h.set(k, v)
+      return send(subject, data, h)
+    },
     pending: () => waiting.size,
     close: () => {
       clearInterval(sweep)

@@ -4,6 +4,7 @@
  */
 import { JetStreamApiError } from "@nats-io/jetstream"
 import { Data } from "effect"
+import { PublishRejected } from "./AckedPublisher.js"
 
 /** The connection could not be made or was lost. */
 export class NatsConnectError extends Data.TaggedError("NatsConnectError")<{
@@ -39,6 +40,7 @@ export class ProvisionError extends Data.TaggedError("ProvisionError")<{
 /** Reads the JetStream API error code (e.g. 10071) from a nats.js error, if any. */
 export const apiCode = (e: unknown): number | undefined => {
   if (e instanceof JetStreamApiError) return e.code
+  if (e instanceof PublishRejected) return e.code
   const cause = (e as { cause?: unknown })?.cause
   return cause instanceof JetStreamApiError ? cause.code : undefined
 }

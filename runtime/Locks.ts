@@ -14,6 +14,8 @@
  *   or re-acquired elsewhere since.
  */
 import type { KV } from "@nats-io/kv"
+import * as AckedPublisher from "../nats/AckedPublisher.js"
+import * as FastKv from "../nats/FastKv.js"
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { apiCode } from "../nats/Errors.js"
 import { NatsClient } from "../nats/NatsClient.js"
@@ -58,9 +60,17 @@ interface LockValue {
 const kvFailed = (operation: string, key: string) => (cause: unknown) =>
   new KvFailed({ operation, key, message: String(cause), cause })
 
-/** Locks over a KV bucket; `renewEvery` is the renewal period (a third of the bucket TTL). */
-export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
+/**
+ * Locks over a KV bucket; `renewEvery` is the renewal period (a third of the bucket TTL).
+ * Writes go through `fast` when given (see `FastKv`), reads through the KV client.
+ */
+export const make = (kv: KV, renewEvery: Duration.DurationInput, fast?: FastKv.FastKv) =>
   Effect.gen(function* () {
+    const writes = fast ?? {
+      create: (key: string, value: Uint8Array) => kv.create(key, value),
+      update: (key: string, value: Uint8Array, revision: number) => kv.update(key, value, revision),
+      delete: (key: string, revision: number) => kv.delete(key, { previousSeq: revision })
+    }
     /** Locks held through this node: key → holder, value, last known revision. */
     const held = new Map<string, { holder: string; value: Uint8Array; revision: number }>()
 
@@ -80,7 +90,7 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
 
     const acquire = (key: string, holder: string, priority = 0): Effect.Effect<Acquired, KvFailed> => {
       const value = enc.encode(JSON.stringify({ h: holder, t: Date.now(), p: priority } satisfies LockValue))
-      return Effect.tryPromise({ try: () => kv.create(key, value), catch: (cause) => cause }).pipe(
+      return Effect.tryPromise({ try: () => writes.create(key, value), catch: (cause) => cause }).pipe(
         Effect.map((revision): Acquired => {
           hold(key, holder, value, revision)
           return { _tag: "Acquired", revision, reentrant: false }
@@ -114,7 +124,7 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
         Effect.flatMap((got) => {
           if (got._tag === "Acquired" || got.priority >= priority) return Effect.succeed(got)
           const value = enc.encode(JSON.stringify({ h: holder, t: Date.now(), p: priority } satisfies LockValue))
-          return Effect.tryPromise({ try: () => kv.update(key, value, got.revision), catch: (cause) => cause }).pipe(
+          return Effect.tryPromise({ try: () => writes.update(key, value, got.revision), catch: (cause) => cause }).pipe(
             Effect.map((revision): Acquired => {
               hold(key, holder, value, revision)
               return { _tag: "Acquired", revision, reentrant: false, preempted: got.holder }
@@ -126,7 +136,7 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
       )
 
     const deleteAt = (key: string, revision: number) =>
-      Effect.tryPromise({ try: () => kv.delete(key, { previousSeq: revision }).then(() => true), catch: (cause) => cause })
+      Effect.tryPromise({ try: () => writes.delete(key, revision).then(() => true), catch: (cause) => cause })
 
     const release = (key: string, holder: string): Effect.Effect<boolean, KvFailed> => {
       const mine = held.get(key)
@@ -153,7 +163,7 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
       await Promise.all(
         [...held].map(async ([key, h]) => {
           try {
-            const revision = await kv.update(key, h.value, h.revision)
+            const revision = await writes.update(key, h.value, h.revision)
             if (held.get(key) === h) h.revision = revision
           } catch (e) {
             if (apiCode(e) === 10071 && held.get(key) === h) held.delete(key)
@@ -176,12 +186,13 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput) =>
 export const layer: Layer.Layer<Locks, KvFailed, NatsClient | NatsConfig> = Layer.scoped(
   Locks,
   Effect.gen(function* () {
-    const { kvm } = yield* NatsClient
+    const { kvm, nc } = yield* NatsClient
     const cfg = yield* NatsConfig
+    const publisher = yield* Effect.acquireRelease(Effect.sync(() => AckedPublisher.make(nc)), (p) => Effect.sync(p.close))
     const name = buckets(cfg.prefix).locks
     const kv = yield* Effect.tryPromise({ try: () => kvm.open(name), catch: kvFailed("open", name) })
     const status = yield* Effect.tryPromise({ try: () => kv.status(), catch: kvFailed("status", name) })
     const ttlMs = status.ttl > 0 ? status.ttl : 5 * 60_000
-    return yield* make(kv, Duration.millis(Math.max(100, Math.floor(ttlMs / 3))))
+    return yield* make(kv, Duration.millis(Math.max(100, Math.floor(ttlMs / 3))), FastKv.make(kv, name, publisher))
   })
 )

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto"
 import { Config, Context, Duration, Effect, Runtime, Schedule } from "effect"
 import { Message, NodeMetrics } from "../protocols/index.js"
 import * as AckedPublisher from "../nats/AckedPublisher.js"
+import * as FastKv from "../nats/FastKv.js"
 import { Deployment } from "../nats/Deployment.js"
 import { NatsClient } from "../nats/NatsClient.js"
 import { NatsConfig } from "../nats/NatsConfig.js"
@@ -154,7 +155,7 @@ export const start = <R>(options: NodeOptions<R>) =>
       try: () => kvm.open(stateBucket),
       catch: (cause) => new KvFailed({ operation: "open", key: stateBucket, message: String(cause), cause })
     }).pipe(Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.upTo("60 seconds"))))
-    const store = StateStore.make(kv)
+    const store = StateStore.make(kv, FastKv.make(kv, stateBucket, publisher))
     const allPartitions = Array.from({ length: subjects.partitions }, (_, i) => i)
     const fixed = options.partitions
     const cfg = yield* NatsConfig

@@ -4,6 +4,7 @@
  * else wrote, and the write is refused as a `StateConflict`.
  */
 import type { KV } from "@nats-io/kv"
+import type { FastKv } from "../../nats/FastKv.js"
 import { Effect } from "effect"
 import { apiCode } from "../../nats/Errors.js"
 import { KvFailed, StateConflict } from "../Errors.js"
@@ -48,8 +49,8 @@ const encode = (value: StoredState): string => {
   return `${head},"o":[${o}],"ob":${JSON.stringify(value.ob ?? [])},"ot":${value.ot ?? 0}}`
 }
 
-/** A state store over a KV bucket. */
-export const make = (kv: KV): StateStore => ({
+/** A state store over a KV bucket; writes go through `fast` when given (see `FastKv`). */
+export const make = (kv: KV, fast?: FastKv): StateStore => ({
   load: (key) =>
     Effect.tryPromise({
       try: async () => {
@@ -70,7 +71,8 @@ export const make = (kv: KV): StateStore => ({
     Effect.tryPromise({
       try: () => {
         const bytes = encoder.encode(encode(value))
-        return revision === 0 ? kv.create(key, bytes) : kv.update(key, bytes, revision)
+        const writer = fast ?? kv
+        return revision === 0 ? writer.create(key, bytes) : writer.update(key, bytes, revision)
       },
       catch: (cause) =>
         apiCode(cause) === 10071

@@ -2,11 +2,14 @@
  * Contact locks on a real KV bucket with a short lease (TTL), as two or three nodes see
  * them (one `Locks` service per node): one holder at a time, re-entrant for the same
  * holder, revision-checked release, renewal that keeps a live holder's lock, expiry of a
- * dead holder's lock, and preemption by priority.
+ * dead holder's lock, and preemption by priority. Nodes write through `FastKv` or the KV
+ * client, alternately.
  */
 import { expect, layer } from "@effect/vitest"
 import type { KV } from "@nats-io/kv"
 import { Effect, Exit, Scope } from "effect"
+import * as AckedPublisher from "../../nats/AckedPublisher.js"
+import * as FastKv from "../../nats/FastKv.js"
 import { NatsClient } from "../../nats/NatsClient.js"
 import * as Locks from "../../runtime/Locks.js"
 import * as NatsFixture from "../fixtures/Nats.js"
@@ -18,13 +21,26 @@ const bucket = Effect.acquireRelease(
   Effect.gen(function* () {
     const { kvm } = yield* NatsClient
     const name = `locks-test-${NatsFixture.randomPrefix()}`
-    return yield* Effect.promise(() => kvm.create(name, { ttl: TTL_MS, history: 1 }))
+    const kv = yield* Effect.promise(() => kvm.create(name, { ttl: TTL_MS, history: 1 }))
+    return Object.assign(kv, { bucket: name })
   }),
   (kv) => Effect.promise(() => kv.destroy()).pipe(Effect.ignore)
 )
 
-/** A node's lock service, stopped (no more renewals: the node died) when `scope` closes. */
-const node = (kv: KV, scope: Scope.Scope) => Locks.make(kv, RENEW_MS).pipe(Scope.extend(scope))
+let nodes = 0
+
+/**
+ * A node's lock service, stopped (no more renewals: the node died) when `scope` closes.
+ * Nodes alternate between the fast write path nodes use (`FastKv`, through an acked
+ * publisher) and the KV client's, so the two are also checked against each other.
+ */
+const node = (kv: KV & { readonly bucket: string }, scope: Scope.Scope) =>
+  Effect.gen(function* () {
+    if (nodes++ % 2 === 1) return yield* Locks.make(kv, RENEW_MS)
+    const { nc } = yield* NatsClient
+    const publisher = yield* Effect.acquireRelease(Effect.sync(() => AckedPublisher.make(nc)), (p) => Effect.sync(p.close))
+    return yield* Locks.make(kv, RENEW_MS, FastKv.make(kv, kv.bucket, publisher))
+  }).pipe(Scope.extend(scope))
 
 layer(NatsFixture.layer(), { excludeTestServices: true })("contact locks (KV lease)", (it) => {
   {
