@@ -25,38 +25,50 @@ import * as Planner from "./planner/Planner.js"
 /** Most ReAct steps the planner takes before it must finish. */
 export const MAX_PLAN_STEPS = Planner.MAX_PLAN_STEPS
 
-/** Planner: one ReAct step per message; the plan goes to the campaign that asked. */
+/**
+ * Planner: ReAct steps; the plan goes to the campaign that asked. A step answered by a
+ * model that may answer otherwise next time ends the message: the next step is a message of
+ * its own (a durable checkpoint between slow, paid calls; a redelivery replays recorded
+ * answers from the call ledger). Steps answered by a deterministic model (the offline one,
+ * a few milliseconds each) run on in the same message, which saves a NATS hop per step on
+ * the way to a campaign's first contact; a redelivery runs them again identically, so what
+ * they send keeps its ids and their CRM writes their keys.
+ */
 export const planner = Agent.make({
   name: "planner",
   accepts: [Campaign.PlanRequested, PlannerProtocol.PlanStepRequested],
   concurrency: 8,
   handle: Effect.fnUntraced(function* (m, ctx) {
-    const loop = Message.is(PlannerProtocol.PlanStepRequested)(m)
+    const first: typeof PlannerProtocol.PlanStepRequested.payload.Type | null = Message.is(PlannerProtocol.PlanStepRequested)(m)
       ? m.payload
       : Message.is(Campaign.PlanRequested)(m)
         ? { request: m.payload, replyTo: m.envelope.from as string, steps: [], cost: Cost.zero }
         : null
-    if (loop === null) return
-    const { request } = loop
-    // what the step writes is audited as done for the campaign, through the planner, in this trace
-    // the step's model call may use what is left of the planning budget
-    const left = request.maxCostUsd === undefined ? undefined : Math.max(0, request.maxCostUsd - loop.cost.usd)
-    const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost, m.envelope.ts).pipe(
-      Tenancy.withActor(Tenancy.agentActor(`campaign:${request.campaignId}`, "planner", m.envelope.trace.traceparent)),
-      Llm.capped(left)
-    )
-    ctx.send(topicOf(request.campaignId), PlannerProtocol.PlannerStepRecorded, {
-      campaignId: request.campaignId,
-      step: r.step,
-      maxSteps: Planner.MAX_PLAN_STEPS,
-      cost: r.cost
-    })
-    // workflow control goes to the campaign actor, which asks a person before applying it
-    if (r.control !== null) ctx.send(loop.replyTo as Address.Address, PlannerProtocol.ControlRequested, r.control)
-    if (r.plan !== null) {
-      ctx.send(loop.replyTo as Address.Address, Campaign.PlanReady, { campaignId: request.campaignId, plan: r.plan, cost: r.cost })
-    } else {
-      ctx.send(ctx.self, PlannerProtocol.PlanStepRequested, { ...loop, steps: [...loop.steps, r.step], cost: r.cost })
+    if (first === null) return
+    const { request } = first
+    let loop = first
+    while (true) {
+      // what the step writes is audited as done for the campaign, through the planner, in this trace
+      // the step's model call may use what is left of the planning budget
+      const left = request.maxCostUsd === undefined ? undefined : Math.max(0, request.maxCostUsd - loop.cost.usd)
+      const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost, m.envelope.ts).pipe(
+        Tenancy.withActor(Tenancy.agentActor(`campaign:${request.campaignId}`, "planner", m.envelope.trace.traceparent)),
+        Llm.capped(left)
+      )
+      ctx.send(topicOf(request.campaignId), PlannerProtocol.PlannerStepRecorded, {
+        campaignId: request.campaignId,
+        step: r.step,
+        maxSteps: Planner.MAX_PLAN_STEPS,
+        cost: r.cost
+      })
+      // workflow control goes to the campaign actor, which asks a person before applying it
+      if (r.control !== null) ctx.send(loop.replyTo as Address.Address, PlannerProtocol.ControlRequested, r.control)
+      if (r.plan !== null) {
+        return ctx.send(loop.replyTo as Address.Address, Campaign.PlanReady, { campaignId: request.campaignId, plan: r.plan, cost: r.cost })
+      }
+      const next: typeof PlannerProtocol.PlanStepRequested.payload.Type = { ...loop, steps: [...loop.steps, r.step], cost: r.cost }
+      if (!r.deterministic) return ctx.send(ctx.self, PlannerProtocol.PlanStepRequested, next)
+      loop = next
     }
   })
 })

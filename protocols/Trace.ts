@@ -47,7 +47,10 @@ const nativeTracer = Effect.runSync(Effect.tracer)
  * trace follows a message across NATS hops. A root span when `traceparent` is not valid:
  * never a child of whatever span happens to be current (a node's own, a subscription's).
  * Without a configured tracer no span is made (one would cost about 10 µs and be recorded
- * nowhere); the trace still continues through the envelopes (see `current`).
+ * nowhere), and the spans `effect` itself opens (`Effect.fn`, `withSpan`, each SQL
+ * statement) are disabled too: each would cost 15-20 µs, mostly capturing a stack trace,
+ * and a handler opens tens of them. The trace still continues through the envelopes (see
+ * `current`).
  */
 export const continueTrace = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
@@ -56,7 +59,7 @@ export const continueTrace = <A, E, R>(
   options: ContinueOptions = {}
 ): Effect.Effect<A, E, R> =>
   Effect.tracerWith((tracer) => {
-    if (tracer === nativeTracer) return effect
+    if (tracer === nativeTracer) return Effect.withTracerEnabled(effect, false)
     const parent = externalSpan(traceparent)
     return Effect.withSpan(effect, name, {
       ...(parent === undefined ? { root: true } : { parent }),

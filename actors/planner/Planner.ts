@@ -59,6 +59,11 @@ export interface StepOutcome {
   readonly plan: Campaign.Plan | null
   /** A workflow-control action for the campaign actor (it waits there for approval), when this step took one. */
   readonly control: typeof PlannerProtocol.ControlRequested.payload.Type | null
+  /**
+   * The step's answer came from a deterministic model (the offline one), computed or
+   * replayed from the call ledger: running the step again answers the same.
+   */
+  readonly deterministic: boolean
 }
 
 /** The last query's audience, or the one the goal implies. */
@@ -124,6 +129,7 @@ export const step = Effect.fn("Planner.step")(function* (
   const key = ActionRunner.stepKey(tenant, req.campaignId, index)
   const answer = yield* llm.run(planStep, input, { tenant, callKey: key })
   const cost = Cost.add(costSoFar, answer.cost)
+  const deterministic = llm.models.some((m) => m.id === answer.model && m.capabilities.deterministic)
   const { thought, next } = answer.value
   const forced = next._tag !== "finish" && index >= MAX_PLAN_STEPS - 1
   if (next._tag === "finish" || forced) {
@@ -147,7 +153,8 @@ export const step = Effect.fn("Planner.step")(function* (
       step: done,
       cost,
       plan: { ...plan, reasoning: [...plan.reasoning, { thought: done.thought, action: "finish", observation: done.observation }] },
-      control: null
+      control: null,
+      deterministic
     } satisfies StepOutcome
   }
   const constraints = { campaignId: req.campaignId, audience: req.audience, channels: req.channels, targetCount: req.targetCount }
@@ -173,5 +180,5 @@ export const step = Effect.fn("Planner.step")(function* (
           reason: thought
         }
       : null
-  return { step: record, cost, plan: null, control } satisfies StepOutcome
+  return { step: record, cost, plan: null, control, deterministic } satisfies StepOutcome
 })
