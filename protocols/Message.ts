@@ -4,6 +4,7 @@
  * `DecodeError`, and encodes envelopes. Everything on the wire goes through here.
  */
 import { Either, ParseResult, Schema } from "effect"
+import { encoderOf } from "./Encoding.js"
 import { Envelope, type EnvelopeEncoded } from "./Envelope.js"
 import * as Errors from "./Errors.js"
 
@@ -65,7 +66,7 @@ export const registry = (defs: Iterable<MessageType>): Registry => {
   for (const def of defs) {
     types.set(def.type, def)
     decoders.set(def.type, Schema.decodeUnknownEither(def.payload) as any)
-    encoders.set(def.type, Schema.encodeSync(def.payload as Schema.Schema<unknown, unknown>))
+    encoders.set(def.type, encoderOf(def.payload as Schema.Schema<unknown, unknown>))
   }
 
   const decodeJson = (json: unknown): Either.Either<Decoded, Errors.DecodeError> => {
@@ -97,7 +98,7 @@ export const registry = (defs: Iterable<MessageType>): Registry => {
   }
 
   const encodeJson = (envelope: Omit<Envelope, "payload" | "type" | "v">, def: MessageType, payload: unknown) => {
-    const encoder = encoders.get(def.type) ?? Schema.encodeSync(def.payload as Schema.Schema<unknown, unknown>)
+    const encoder = encoders.get(def.type) ?? encoderOf(def.payload as Schema.Schema<unknown, unknown>)
     const wire: EnvelopeEncoded = { ...envelope, type: def.type, v: def.version, payload: encoder(payload) }
     return JSON.stringify(wire)
   }

@@ -12,6 +12,7 @@
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
+import { encoderOf } from "../../protocols/Encoding.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, Fenced, HandlerFailed } from "../Errors.js"
 import { Outbox, type OutgoingMessage } from "../Outbox.js"
@@ -104,7 +105,7 @@ export const make = <R>(
     const codecs = new Map(
       definitions.map((d) => [
         d.type,
-        { encode: Schema.encodeSync(d.state), decode: Schema.decodeUnknownSync(d.state) }
+        { encode: encoderOf(d.state), decode: Schema.decodeUnknownSync(d.state) }
       ])
     )
     const cells = new Map<string, Cell>()
