@@ -11,14 +11,19 @@
  * thumb for English with BPE tokenizers. Beside the text, `facts` carries what templates
  * need (open objections, the last interaction, products of interest) as data.
  *
- * One assembly costs a few round trips on Postgres: one transaction for every record,
- * memory, graph and stored-vector read, issued at once so that the pipelining connection
- * sends them together (the graph and the vector outside it when they live in Neo4j or
- * Qdrant), then, after one batched embedding call, the two similarity searches at once
- * (they read the vector store's shared index outside any transaction).
+ * One assembly costs one round trip on Postgres: every record, memory, graph and
+ * stored-vector read, and what the vector store's cached indexes lack, go as one statement
+ * (`internal/JsonRows`) in one read-only transaction (`Tenancy.read`); the graph and the
+ * stored vector are read beside it when they live in Neo4j or Qdrant. Then, after at most
+ * one batched embedding call, the two similarity searches: in memory over the indexes the
+ * statement caught up, or as the vector store's own searches when it could not (no index
+ * cached yet, a long backlog, Qdrant, an assembly inside a caller's transaction). A
+ * collection that held no point is not searched and the vector only it would use is not
+ * computed; the embedding of a query (a campaign's goal, the same for every contact of the
+ * campaign) is kept for the next assemblies.
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option, type ParseResult } from "effect"
 import type { ContactSnapshot } from "../protocols/Campaign.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import { ContactRepo } from "./ContactRepo.js"
@@ -27,7 +32,11 @@ import type { Episode } from "./Episode.js"
 import { EpisodicMemory } from "./EpisodicMemory.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as JsonRows from "./internal/JsonRows.js"
+import type { JsonRead } from "./internal/JsonRows.js"
 import { KnowledgeGraph, type Neighbourhood, nodeId } from "./KnowledgeGraph.js"
+import { PgGraph } from "./PgGraph.js"
+import { type Changes, PgVectorStore, type Searcher } from "./PgVectorStore.js"
 import * as Tenancy from "./Tenancy.js"
 import { collections, type Point, VectorStore } from "./VectorStore.js"
 
@@ -205,6 +214,9 @@ const factsOf = (
   }
 }
 
+// How many query embeddings `make` keeps.
+const QUERY_EMBEDDINGS = 64
+
 /** Builds the service over the three layers (and the SQL client that records and memory live in). */
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -213,33 +225,65 @@ export const make = Effect.gen(function* () {
   const graph = yield* KnowledgeGraph
   const vectors = yield* VectorStore
   const embeddings = yield* Embeddings
-  const none = Effect.succeed(Option.none())
+  // the embedded backends, when they are the graph and the vector store in use: their reads join the statement
+  const pgGraph = Option.getOrUndefined(Option.filter(yield* Effect.serviceOption(PgGraph), (g) => g === graph))
+  const pgVectors = Option.getOrUndefined(Option.filter(yield* Effect.serviceOption(PgVectorStore), (v) => v === vectors))
+  const absent = <A>(): JsonRead<Option.Option<A>> => ({ json: sql`NULL`, decode: () => Effect.succeed(Option.none()) })
+  const nothingRemote = { hood: Option.none<Neighbourhood>(), stored: Option.none<Point>() }
 
-  const assemble = Effect.fn("ContactContext.assemble")(function* (tenant: TenantId, contactId: ContactId, options: AssembleOptions = {}) {
+  // Embeddings of recent queries, least recently used first: every contact of a campaign is
+  // assembled for the same goal, whose embedding need not be computed (or paid for) again.
+  const queryEmbeddings = new Map<string, Float32Array>()
+  const remember = (text: string, vector: Float32Array) => {
+    queryEmbeddings.delete(text)
+    queryEmbeddings.set(text, vector)
+    if (queryEmbeddings.size > QUERY_EMBEDDINGS) queryEmbeddings.delete(queryEmbeddings.keys().next().value!)
+  }
+
+  // one span, without the stack trace `Effect.fn` would capture at every call
+  const assemble = Effect.fnUntraced(function* (tenant: TenantId, contactId: ContactId, options: AssembleOptions = {}) {
     const budget = Math.max(0, Math.floor(options.tokenBudget ?? 1000))
     const query = options.query ?? ""
+    const asOf = options.asOf ?? new Date(yield* Clock.currentTimeMillis)
     const me = nodeId("contact", contactId)
-    const hoodOf: Effect.Effect<Option.Option<Neighbourhood>, StorageError> = graph.neighbourhood(tenant, me, { hops: 1, limit: 20 })
-    const storedOf: Effect.Effect<Option.Option<Point>, StorageError> = vectors.get(tenant, collections.contacts, contactId)
-    const inPostgres = { graph: graph.backend === "postgres", vectors: vectors.backend === "postgres" }
+    // A transaction of our own writes nothing, so what it reads of the vector store is committed
+    // and may catch the shared index up; inside a caller's transaction the searches go as usual.
+    const own = Option.isNone(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+    const changesOf = (collection: string): JsonRead<Option.Option<Changes>, ParseResult.ParseError> => {
+      if (pgVectors === undefined || !own) return absent()
+      const read = pgVectors.reads.changes(tenant, collection)
+      return { json: read.json, decode: (json) => Effect.map(read.decode(json), Option.some) }
+    }
 
-    // every read that lives in Postgres in one transaction, issued together (the connection
-    // pipelines them: one round trip for all their first queries); the others beside it
-    const [local, remote] = yield* Effect.all([
-      Tenancy.within(sql, tenant)(Effect.all({
-        found: contacts.get(tenant, contactId),
-        objections: memory.openObjections(tenant, contactId),
-        episodes: memory.recall(tenant, { contactId, limit: 12, ...(query ? { query } : {}), ...(options.asOf ? { asOf: options.asOf } : {}) }),
-        hood: inPostgres.graph ? hoodOf : none,
-        stored: inPostgres.vectors ? storedOf : none
-      }, { concurrency: "unbounded" })).pipe(Effect.mapError(Errors.refine("ContactContext.assemble"))),
-      Effect.all({ hood: inPostgres.graph ? none : hoodOf, stored: inPostgres.vectors ? none : storedOf })
-    ], { concurrency: 2 })
-    if (Option.isNone(local.found)) return Option.none<AssembledContext>()
-    const contact = local.found.value
-    const { objections, episodes } = local
-    const hood = Option.orElse(local.hood, () => remote.hood)
-    const stored = Option.orElse(local.stored, () => remote.stored)
+    // every read that lives in Postgres as one statement in one round trip; the graph and the
+    // stored vector beside it when they live in Neo4j or Qdrant
+    const select = JsonRows.select(sql, {
+      found: contacts.reads.get(tenant, contactId),
+      objections: memory.reads.openObjections(tenant, contactId),
+      episodes: memory.reads.recall(tenant, { contactId, limit: 12, ...(query ? { query } : {}), asOf }),
+      hood: pgGraph !== undefined ? pgGraph.reads.neighbourhood(tenant, me, { hops: 1, limit: 20 }) : absent<Neighbourhood>(),
+      stored: pgVectors !== undefined ? pgVectors.reads.get(tenant, collections.contacts, contactId) : absent<Point>(),
+      contactChanges: changesOf(collections.contacts),
+      conversationChanges: changesOf(collections.conversations)
+    })
+    const local = Tenancy.read(sql, tenant)(select.statement).pipe(
+      Effect.flatMap(select.decode),
+      Effect.mapError(Errors.refine("ContactContext.assemble"))
+    )
+    const [read, remote] = pgGraph !== undefined && pgVectors !== undefined
+      ? [yield* local, nothingRemote]
+      : yield* Effect.all([
+        local,
+        Effect.all({
+          hood: pgGraph !== undefined ? Effect.succeed(Option.none<Neighbourhood>()) : graph.neighbourhood(tenant, me, { hops: 1, limit: 20 }),
+          stored: pgVectors !== undefined ? Effect.succeed(Option.none<Point>()) : vectors.get(tenant, collections.contacts, contactId)
+        })
+      ], { concurrency: 2 })
+    if (Option.isNone(read.found)) return Option.none<AssembledContext>()
+    const contact = read.found.value
+    const { objections, episodes } = read
+    const hood = Option.orElse(read.hood, () => remote.hood)
+    const stored = Option.orElse(read.stored, () => remote.stored)
     const profile = profileLine(contact)
 
     const names = new Map(Option.match(hood, { onNone: () => [], onSome: (h) => h.nodes.map((n) => [n.node.id, `${n.node.name} (${n.node.kind})`] as const) }))
@@ -253,16 +297,37 @@ export const make = Effect.gen(function* () {
     const productNames = new Map(Option.match(hood, { onNone: () => [], onSome: (h) => h.nodes.map((n) => [n.node.id, n.node.name] as const) }))
     const interestEdges = mine.filter((e) => e.src === me && e.type === "INTERESTED_IN").map((e) => productNames.get(e.dst) ?? e.dst)
 
-    // similar contacts: by the stored profile vector, or by embedding the profile now (one embedding call)
+    // Similar contacts by the stored profile vector, or by embedding the profile now; similar
+    // conversations by what the context is about. A collection that held no point when the
+    // statement read it is not searched, and a vector no search needs is not computed.
+    const searcherOf = (collection: string, changes: Option.Option<Changes>): Effect.Effect<Option.Option<Searcher>, StorageError> =>
+      pgVectors !== undefined && Option.isSome(changes)
+        ? pgVectors.searcherAt(tenant, collection, changes.value)
+        : Effect.succeed(Option.some<Searcher>((vector, options) => vectors.search(tenant, collection, vector, options)))
+    const similarContacts = yield* searcherOf(collections.contacts, read.contactChanges)
+    const similarConversations = yield* searcherOf(collections.conversations, read.conversationChanges)
     const about = query || episodes[0]?.episode.summary || episodes[0]?.episode.content.slice(0, 500) || profile
-    const texts = Option.isSome(stored) ? [about] : [profile, about]
-    const vs = yield* embeddings.embed(texts)
+    const needProfile = Option.isSome(similarContacts) && Option.isNone(stored)
+    const known = Option.isSome(similarConversations) && about === query ? queryEmbeddings.get(about) : undefined
+    const needAbout = Option.isSome(similarConversations) && known === undefined
+    const texts = [...(needProfile ? [profile] : []), ...(needAbout ? [about] : [])]
+    const vs = texts.length > 0 ? yield* embeddings.embed(texts) : []
+    if (needAbout && about === query) remember(about, vs[vs.length - 1]!)
+    else if (known !== undefined) remember(about, known)
     const profileVector = Option.isSome(stored) ? stored.value.vector : vs[0]!
-    const aboutVector = vs[vs.length - 1]!
-    const [similar, conversations] = yield* Effect.all([
-      vectors.search(tenant, collections.contacts, profileVector, { limit: 5, minScore: 0.3, excludeIds: [contactId] }),
-      vectors.search(tenant, collections.conversations, aboutVector, { limit: 5, minScore: 0.2, filter: { mustNot: { contactIds: [contactId] } } })
-    ], { concurrency: 2 })
+    const aboutVector = known ?? vs[vs.length - 1]!
+    const [similar, conversations] = Option.isNone(similarContacts) && Option.isNone(similarConversations)
+      ? [[], []]
+      : yield* Effect.all([
+        Option.match(similarContacts, {
+          onNone: () => Effect.succeed([]),
+          onSome: (search) => search(profileVector, { limit: 5, minScore: 0.3, excludeIds: [contactId] })
+        }),
+        Option.match(similarConversations, {
+          onNone: () => Effect.succeed([]),
+          onSome: (search) => search(aboutVector, { limit: 5, minScore: 0.2, filter: { mustNot: { contactIds: [contactId] } } })
+        })
+      ], { concurrency: 2 })
 
     const fitted = fit(budget, profile, [
       ["objections", objections.map((o) => `${o.topic}: raised ${o.times}×, last ${day(o.lastRaisedAt)}`)],
@@ -278,7 +343,7 @@ export const make = Effect.gen(function* () {
       budget,
       facts: factsOf(objections, episodes.map((r) => r.episode), interestEdges)
     })
-  })
+  }, Effect.withSpan("ContactContext.assemble", { captureStackTrace: false }))
 
   return { assemble } satisfies ContactContextShape
 })

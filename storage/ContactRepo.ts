@@ -4,11 +4,12 @@
  * into the protocol's `ContactSnapshot`, validated (branded ids, segment literals).
  */
 import { SqlClient, type Statement } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { AudienceFilter, ContactSnapshot, Segment } from "../protocols/Campaign.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import { type JsonRead, row } from "./internal/JsonRows.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** Position after the last contact of a window: its lead score and id. */
@@ -39,6 +40,11 @@ export interface ContactRepoShape {
   readonly count: (tenant: TenantId, filter: AudienceFilter) => Effect.Effect<number, StorageError>
   /** One contact by id. */
   readonly get: (tenant: TenantId, id: ContactId) => Effect.Effect<Option.Option<ContactSnapshot>, StorageError>
+  /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
+  readonly reads: {
+    /** What `get` reads. */
+    readonly get: (tenant: TenantId, id: ContactId) => JsonRead<Option.Option<ContactSnapshot>, ParseResult.ParseError>
+  }
 }
 
 /** The contact repository service. */
@@ -191,16 +197,25 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
     Effect.mapError(Errors.refine("ContactRepo.count"))
   )
 
+  const byId = (tenant: TenantId, id: ContactId) => sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
+
   const get = Effect.fn("ContactRepo.get")(
     function* (tenant: TenantId, id: ContactId) {
-      const rows = yield* sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
-      return Option.fromNullable((yield* decodeRows(rows))[0])
+      return Option.fromNullable((yield* decodeRows(yield* byId(tenant, id)))[0])
     },
     (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.get"))
   )
 
-  return { insertMany, window, count, get }
+  // the row's columns are text, numbers and booleans: the same in JSON
+  const reads: ContactRepoShape["reads"] = {
+    get: (tenant, id) => ({
+      json: row(sql, byId(tenant, id)),
+      decode: (json) => Effect.map(decodeRows(json === null ? [] : [json]), (rows) => Option.fromNullable(rows[0]))
+    })
+  }
+
+  return { insertMany, window, count, get, reads }
 })
 
 /** The repository over the `SqlClient` of a `Database` layer. */

@@ -10,11 +10,13 @@
  * Recording is idempotent by episode id: the first write wins, a repeat changes nothing.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Config, Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import { columns, contactIdsOf, type Episode, EpisodeFromRow, mentionsOf, type NewEpisode, normalizeTerm } from "./Episode.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as JsonRows from "./internal/JsonRows.js"
+import type { JsonRead } from "./internal/JsonRows.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** Recall weights. */
@@ -111,12 +113,32 @@ export interface EpisodicMemoryShape {
   ) => Effect.Effect<Option.Option<Episode>, StorageError>
   /** Objections the contact raised that no later episode resolved, latest first. */
   readonly openObjections: (tenant: TenantId, contactId: ContactId) => Effect.Effect<ReadonlyArray<OpenObjection>, StorageError>
+  /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
+  readonly reads: {
+    /** What `recall` reads for one contact, ages measured from `asOf`. */
+    readonly recall: (
+      tenant: TenantId,
+      options: RecallOptions & { readonly contactId: ContactId; readonly asOf: Date }
+    ) => JsonRead<ReadonlyArray<Recalled>, ParseResult.ParseError>
+    /** What `openObjections` reads. */
+    readonly openObjections: (tenant: TenantId, contactId: ContactId) => JsonRead<ReadonlyArray<OpenObjection>>
+  }
 }
 
 /** The episodic memory service. */
 export class EpisodicMemory extends Context.Tag("nexus/storage/EpisodicMemory")<EpisodicMemory, EpisodicMemoryShape>() {}
 
 const decodeEpisodes = Schema.decodeUnknown(Schema.Array(EpisodeFromRow))
+
+/** A row of `openObjections`. */
+interface ObjectionRow {
+  readonly term: string
+  readonly label: string
+  readonly first_raised: Date
+  readonly last_raised: Date
+  readonly episode_id: string
+  readonly times: number
+}
 const DAY_MS = 86_400_000
 
 /** Builds the memory over a SQL client. */
@@ -173,18 +195,15 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
         ORDER BY c.occurred_at DESC, c.episode_id LIMIT ${Math.max(0, Math.floor(n))}`)
     }, scoped("recent"))
 
-    const recall = Effect.fn("EpisodicMemory.recall")(function* (tenant: TenantId, options: RecallOptions) {
+    // The statement of `recall`: its rows are episode rows with their relevance, recency and score.
+    const recallStatement = (tenant: TenantId, options: RecallOptions, asOf: Date) => {
       const query = (options.query ?? "").trim()
-      if (options.contactId === undefined && query.length === 0) {
-        return yield* Effect.fail(Errors.invalid("EpisodicMemory.recall", "give a contact, a query, or both"))
-      }
-      const asOf = yield* now(options.asOf)
       const tsq = sql`websearch_to_tsquery('english', ${query})`
       const candidates = options.contactId !== undefined
         ? sql`SELECT e.* FROM episode_contacts c JOIN episodes e ON e.tenant_id = c.tenant_id AND e.id = c.episode_id
               WHERE c.tenant_id = ${tenant} AND c.contact_id = ${options.contactId}`
         : sql`SELECT e.* FROM episodes e WHERE e.tenant_id = ${tenant} AND e.search @@ ${tsq}`
-      const rows = yield* sql<Record<string, unknown> & { relevance: number; recency: number; score: number }>`
+      return sql`
         WITH cand AS (${candidates}),
         ranked AS (
           SELECT e.*, ${query.length === 0 ? sql`0::float8` : sql`ts_rank_cd(e.search, ${tsq})::float8`} AS raw,
@@ -198,13 +217,21 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
         FROM scaled e
         ORDER BY score DESC, e.occurred_at DESC, e.id
         LIMIT ${Math.max(0, Math.floor(options.limit ?? 10))}`
-      const episodes = yield* decodeEpisodes(rows)
-      return episodes.map((episode, i): Recalled => ({
-        episode,
-        score: rows[i]!.score,
-        relevance: rows[i]!.relevance,
-        recency: rows[i]!.recency
-      }))
+    }
+    const recalledOf = (rows: ReadonlyArray<Record<string, unknown>>) =>
+      Effect.map(decodeEpisodes(rows), (episodes) =>
+        episodes.map((episode, i): Recalled => ({
+          episode,
+          score: rows[i]!.score as number,
+          relevance: rows[i]!.relevance as number,
+          recency: rows[i]!.recency as number
+        })))
+
+    const recall = Effect.fn("EpisodicMemory.recall")(function* (tenant: TenantId, options: RecallOptions) {
+      if (options.contactId === undefined && (options.query ?? "").trim().length === 0) {
+        return yield* Effect.fail(Errors.invalid("EpisodicMemory.recall", "give a contact, a query, or both"))
+      }
+      return yield* recalledOf(yield* recallStatement(tenant, options, yield* now(options.asOf)))
     }, scoped("recall"))
 
     const engagementTrend = Effect.fn("EpisodicMemory.engagementTrend")(function* (
@@ -263,8 +290,8 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
       return Option.fromNullable((yield* decodeEpisodes(rows))[0])
     }, scoped("lastMention"))
 
-    const openObjections = Effect.fn("EpisodicMemory.openObjections")(function* (tenant: TenantId, contactId: ContactId) {
-      const rows = yield* sql<{ label: string; first_raised: Date; last_raised: Date; episode_id: string; times: number }>`
+    // The statement of `openObjections` (`term` is there to order by).
+    const openObjectionsStatement = (tenant: TenantId, contactId: ContactId) => sql<ObjectionRow>`
         WITH m AS (
           SELECT m.term, m.label, m.kind, m.occurred_at, m.episode_id FROM episode_mentions m
           JOIN episode_contacts c ON c.tenant_id = m.tenant_id AND c.episode_id = m.episode_id AND c.contact_id = ${contactId}
@@ -274,21 +301,47 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
           -- in one episode a resolution outweighs a mention of the same objection
           SELECT DISTINCT ON (term) term, label, kind, occurred_at, episode_id FROM m ORDER BY term, occurred_at DESC, kind DESC
         )
-        SELECT l.label, l.occurred_at AS last_raised, l.episode_id,
+        SELECT l.term, l.label, l.occurred_at AS last_raised, l.episode_id,
                (SELECT min(x.occurred_at) FROM m x WHERE x.term = l.term AND x.kind = 'objection') AS first_raised,
                (SELECT count(*)::int FROM m x WHERE x.term = l.term AND x.kind = 'objection') AS times
         FROM latest l WHERE l.kind = 'objection'
         ORDER BY l.occurred_at DESC, l.term`
-      return rows.map((r): OpenObjection => ({
-        topic: r.label,
-        firstRaisedAt: r.first_raised,
-        lastRaisedAt: r.last_raised,
-        episodeId: r.episode_id,
-        times: r.times
-      }))
+    const objectionOf = (r: ObjectionRow): OpenObjection => ({
+      topic: r.label,
+      firstRaisedAt: r.first_raised,
+      lastRaisedAt: r.last_raised,
+      episodeId: r.episode_id,
+      times: r.times
+    })
+
+    const openObjections = Effect.fn("EpisodicMemory.openObjections")(function* (tenant: TenantId, contactId: ContactId) {
+      return (yield* openObjectionsStatement(tenant, contactId)).map(objectionOf)
     }, scoped("openObjections"))
 
-    return { record, get, recent, recall, engagementTrend, lastMention, openObjections } satisfies EpisodicMemoryShape
+    // JSON rows carry their timestamps as text (see `internal/JsonRows`); everything else as the driver gives it
+    const reads: EpisodicMemoryShape["reads"] = {
+      recall: (tenant, options) => ({
+        json: JsonRows.rows(sql, recallStatement(tenant, options, options.asOf), sql`r.score DESC, r.occurred_at DESC, r.id`),
+        decode: (json) =>
+          recalledOf((json as ReadonlyArray<Record<string, unknown>>).map((r) => ({
+            ...r,
+            occurred_at: JsonRows.timestamp(r.occurred_at),
+            duration_sec: JsonRows.float(r.duration_sec),
+            relevance: JsonRows.float(r.relevance),
+            recency: JsonRows.float(r.recency),
+            score: JsonRows.float(r.score)
+          })))
+      }),
+      openObjections: (tenant, contactId) => ({
+        json: JsonRows.rows(sql, openObjectionsStatement(tenant, contactId), sql`r.last_raised DESC, r.term`),
+        decode: (json) =>
+          Effect.succeed((json as ReadonlyArray<ObjectionRow>).map((r) =>
+            objectionOf({ ...r, first_raised: JsonRows.timestamp(r.first_raised) as Date, last_raised: JsonRows.timestamp(r.last_raised) as Date })
+          ))
+      })
+    }
+
+    return { record, get, recent, recall, engagementTrend, lastMention, openObjections, reads } satisfies EpisodicMemoryShape
   })
 
 /** The memory with the given weights, over the `SqlClient` of a `Database` layer. */

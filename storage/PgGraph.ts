@@ -2,13 +2,16 @@
  * The embedded knowledge graph: nodes and edges in Postgres tables (row-level security per
  * tenant like every tenant table), traversed with recursive queries. The introduction path
  * is searched from both ends at once (half the hops each, joined on the meeting node), which
- * keeps the number of partial paths to the square root of a one-sided search.
+ * keeps the number of partial paths to the square root of a one-sided search. A
+ * neighbourhood is one statement, whose JSON value can also travel inside a bigger one
+ * (`reads.neighbourhood`).
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import type { JsonRead } from "./internal/JsonRows.js"
 import {
   clampInt,
   edgeProblem,
@@ -21,16 +24,30 @@ import {
   MAX_NEIGHBOURHOOD_HOPS,
   MAX_PATH_HOPS,
   mergeBatch,
+  type Neighbourhood,
+  type NeighbourhoodOptions,
   NodeKind,
   RelationType,
-  relationTypes,
   replacementProblem,
   type StrengthenOptions
 } from "./KnowledgeGraph.js"
 import * as Tenancy from "./Tenancy.js"
 
+/** The embedded graph: the port, and its reads for callers that combine them into one statement. */
+export interface PgGraphShape extends KnowledgeGraphShape {
+  /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
+  readonly reads: {
+    /** What `neighbourhood` reads. */
+    readonly neighbourhood: (
+      tenant: TenantId,
+      id: string,
+      options?: NeighbourhoodOptions
+    ) => JsonRead<Option.Option<Neighbourhood>, ParseResult.ParseError>
+  }
+}
+
 /** The embedded graph's own tag (the layer also provides `KnowledgeGraph`). */
-export class PgGraph extends Context.Tag("nexus/storage/PgGraph")<PgGraph, KnowledgeGraphShape>() {}
+export class PgGraph extends Context.Tag("nexus/storage/PgGraph")<PgGraph, PgGraphShape>() {}
 
 const Props = Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null) })
 const NodeRow = Schema.Struct({ id: Schema.String, kind: NodeKind, name: Schema.String, props: Props })
@@ -39,7 +56,7 @@ const decodeNodes = Schema.decodeUnknown(Schema.Array(NodeRow))
 const decodeEdges = Schema.decodeUnknown(Schema.Array(EdgeRow))
 
 /** Builds the embedded graph over a SQL client. */
-export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient> = Effect.gen(function* () {
+export const make: Effect.Effect<PgGraphShape, never, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const scoped =
     (operation: string) =>
@@ -54,13 +71,18 @@ export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient
       (rows) => new Map(rows.map((n) => [n.id, n as GraphNode]))
     )
 
+  // Edges of `types`; every type when none are given (a CHECK of the table keeps every stored
+  // type among `relationTypes`, so there is nothing to filter).
+  const ofTypes = (column: ReturnType<typeof sql.literal>, types: ReadonlyArray<string> | undefined) =>
+    types === undefined ? sql`TRUE` : sql`${column} = ANY(${[...types]}::text[])`
+
   // Neighbours of `node` along `types`, either direction: a LATERAL source for recursive terms.
-  const neighbours = (tenant: TenantId, node: ReturnType<typeof sql.literal>, types: ReadonlyArray<string>) => sql`
+  const neighbours = (tenant: TenantId, node: ReturnType<typeof sql.literal>, types: ReadonlyArray<string> | undefined) => sql`
     SELECT e.dst AS node, e.weight, e.src || ' ' || e.type || ' ' || e.dst AS edge FROM graph_edges e
-      WHERE e.tenant_id = ${tenant} AND e.src = ${node} AND e.type = ANY(${[...types]}::text[])
+      WHERE e.tenant_id = ${tenant} AND e.src = ${node} AND ${ofTypes(sql.literal("e.type"), types)}
     UNION ALL
     SELECT e.src AS node, e.weight, e.src || ' ' || e.type || ' ' || e.dst AS edge FROM graph_edges e
-      WHERE e.tenant_id = ${tenant} AND e.dst = ${node} AND e.type = ANY(${[...types]}::text[])`
+      WHERE e.tenant_id = ${tenant} AND e.dst = ${node} AND ${ofTypes(sql.literal("e.type"), types)}`
 
   const upsertNodes = Effect.fn("PgGraph.upsertNodes")(function* (tenant: TenantId, nodes: ReadonlyArray<GraphNode>) {
     const latest = [...new Map(nodes.map((n) => [n.id, n])).values()]
@@ -164,36 +186,53 @@ export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient
       ORDER BY src, type, dst`)
   }, scoped("edgesOf"))
 
-  const neighbourhood = Effect.fn("PgGraph.neighbourhood")(function* (
-    tenant: TenantId,
-    id: string,
-    options: { readonly hops?: number; readonly types?: ReadonlyArray<RelationType>; readonly limit?: number } = {}
-  ) {
-    const center = (yield* nodesById(tenant, [id])).get(id)
-    if (center === undefined) return Option.none()
+  // The whole neighbourhood as one JSON value: `{ center, nodes, edges }` (center null when the
+  // node is absent), so that it costs one statement alone and nothing more inside another.
+  const neighbourhoodRead = (tenant: TenantId, id: string, options: NeighbourhoodOptions = {}): JsonRead<Option.Option<Neighbourhood>, ParseResult.ParseError> => {
     const hops = clampInt(options.hops, 1, 1, MAX_NEIGHBOURHOOD_HOPS)
     const limit = clampInt(options.limit, 50, 0, 10_000)
-    const types = options.types ?? relationTypes
-    const found = yield* sql<{ id: string; kind: string; name: string; props: unknown; distance: number }>`
-      WITH RECURSIVE reach(node, depth) AS (
-        SELECT ${id}::text COLLATE "C", 0
-        UNION
-        SELECT nb.node, r.depth + 1 FROM reach r
-        CROSS JOIN LATERAL (${neighbours(tenant, sql.literal("r.node"), types)}) nb
-        WHERE r.depth < ${hops}
-      )
-      SELECT n.id, n.kind, n.name, n.props, min(r.depth)::int AS distance
-      FROM reach r JOIN graph_nodes n ON n.tenant_id = ${tenant} AND n.id = r.node
-      WHERE r.node <> ${id}
-      GROUP BY n.id, n.kind, n.name, n.props
-      ORDER BY distance, n.id LIMIT ${limit}`
-    const nodes = yield* decodeNodes(found)
-    const ids = [id, ...nodes.map((n) => n.id)]
-    const edges = yield* decodeEdges(yield* sql`
-      SELECT ${edgeColumns} FROM graph_edges
-      WHERE tenant_id = ${tenant} AND src = ANY(${ids}::text[]) AND dst = ANY(${ids}::text[]) AND type = ANY(${[...types]}::text[])
-      ORDER BY src, type, dst`)
-    return Option.some({ center, nodes: nodes.map((node, i) => ({ node, distance: found[i]!.distance })), edges })
+    const types = options.types
+    return {
+      json: sql`(
+        WITH RECURSIVE reach(node, depth) AS (
+          SELECT ${id}::text COLLATE "C", 0
+          UNION
+          SELECT nb.node, r.depth + 1 FROM reach r
+          CROSS JOIN LATERAL (${neighbours(tenant, sql.literal("r.node"), types)}) nb
+          WHERE r.depth < ${hops}
+        ),
+        found AS (
+          SELECT n.id, n.kind, n.name, n.props, min(r.depth)::int AS distance
+          FROM reach r JOIN graph_nodes n ON n.tenant_id = ${tenant} AND n.id = r.node
+          WHERE r.node <> ${id}
+          GROUP BY n.id, n.kind, n.name, n.props
+          ORDER BY distance, n.id LIMIT ${limit}
+        ),
+        ids AS (SELECT ${id}::text COLLATE "C" AS id UNION ALL SELECT f.id FROM found f)
+        SELECT json_build_object(
+          'center', (SELECT to_json(c) FROM (SELECT ${nodeColumns} FROM graph_nodes WHERE tenant_id = ${tenant} AND id = ${id}) c),
+          'nodes', (SELECT coalesce(json_agg(f ORDER BY f.distance, f.id), '[]') FROM found f),
+          'edges', (SELECT coalesce(json_agg(e ORDER BY e.src, e.type, e.dst), '[]') FROM (
+            SELECT e.src, e.type, e.dst, e.weight, e.props FROM ids JOIN graph_edges e ON e.tenant_id = ${tenant} AND e.src = ids.id
+            WHERE e.dst IN (SELECT id FROM ids) AND ${ofTypes(sql.literal("e.type"), types)}
+          ) e)
+        ))`,
+      decode: (json) =>
+        Effect.gen(function* () {
+          const hood = json as { center: unknown; nodes: ReadonlyArray<{ distance: number }>; edges: unknown }
+          if (hood.center === null) return Option.none()
+          const [center] = yield* decodeNodes([hood.center])
+          const nodes = yield* decodeNodes(hood.nodes)
+          const edges = yield* decodeEdges(hood.edges)
+          return Option.some({ center: center!, nodes: nodes.map((node, i) => ({ node, distance: hood.nodes[i]!.distance })), edges })
+        })
+    }
+  }
+
+  const neighbourhood = Effect.fn("PgGraph.neighbourhood")(function* (tenant: TenantId, id: string, options: NeighbourhoodOptions = {}) {
+    const read = neighbourhoodRead(tenant, id, options)
+    const rows = yield* sql<{ hood: unknown }>`SELECT ${read.json} AS hood`
+    return yield* read.decode(rows[0]!.hood)
   }, scoped("neighbourhood"))
 
   const introductionPath = Effect.fn("PgGraph.introductionPath")(function* (
@@ -278,8 +317,8 @@ export const make: Effect.Effect<KnowledgeGraphShape, never, SqlClient.SqlClient
 
   return {
     backend: "postgres", upsertNodes, upsertEdges, strengthenEdges, replaceEdges, removeNode, removeEdge, getNode, edgesOf, neighbourhood,
-    introductionPath, influence
-  } satisfies KnowledgeGraphShape
+    introductionPath, influence, reads: { neighbourhood: neighbourhoodRead }
+  } satisfies PgGraphShape
 })
 
 /** The embedded graph over the `SqlClient` of a `Database` layer; provides `PgGraph` and `KnowledgeGraph`. */

@@ -2,23 +2,29 @@
  * The embedded vector store: exact cosine search over vectors kept in Postgres (PGlite or a
  * server; no pgvector needed). Vectors are stored as float32 `bytea`; each write bumps the
  * (tenant, collection) revision under a row lock, so writes commit in revision order and an
- * in-process index can catch up by reading only the rows above the revision it has.
+ * in-process index can catch up by reading only the rows above the revision it has. A
+ * caller that reads several things in one statement (context assembly) can read those rows
+ * with them (`reads.changes`) and search the index caught up without another round trip
+ * (`searcherAt`); a collection never written is then not searched at all.
  *
  * Memory is bounded (`NEXUS_VECTOR_CACHE_MB`, default 512): indexes are evicted least
  * recently used first, and a collection too large for the budget is searched by streaming
  * its rows in pages instead, keeping only the top matches.
  */
 import { SqlClient, type Statement } from "@effect/sql"
-import { Config, Context, Effect, Layer, Option, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import type { TenantId } from "../protocols/Ids.js"
 import { normalize } from "./Embeddings.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as JsonRows from "./internal/JsonRows.js"
+import type { JsonRead } from "./internal/JsonRows.js"
 import { consider, dotAt, fromBytes, type Query, toBytes, TopK, VectorIndex } from "./internal/VectorIndex.js"
 import * as Tenancy from "./Tenancy.js"
 import {
   byScore,
   DUPLICATE_THRESHOLD,
+  type Match,
   type Payload,
   type Point,
   reservedKeys,
@@ -45,11 +51,50 @@ export const config: Config.Config<PgVectorSettings> = Config.all({
   pageSize: Config.succeed(2000)
 })
 
+/** A search of one collection: the query vector and the options of `search`. */
+export type Searcher = (vector: Float32Array, options?: SearchOptions) => Effect.Effect<ReadonlyArray<Match>, StorageError>
+
+/**
+ * What a collection of a tenant was like in one statement's snapshot, for the cached index of
+ * this process: the collection's revision (0: never written) and, when an index was cached
+ * then, the rows above its revision (at most `CHANGES_LIMIT` of them).
+ */
+export interface Changes {
+  readonly head: number
+  readonly since: { readonly index: VectorIndex; readonly rows: ReadonlyArray<typeof Row.Type> } | null
+}
+
+/** The embedded store: the port, and its reads for callers that combine them into one statement. */
+export interface PgVectorStoreShape extends VectorStoreShape {
+  /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
+  readonly reads: {
+    /** What `get` reads. */
+    readonly get: (tenant: TenantId, collection: string, id: string) => JsonRead<Option.Option<Point>, ParseResult.ParseError>
+    /** The changes of a collection since its cached index (see `searcherAt`). */
+    readonly changes: (tenant: TenantId, collection: string) => JsonRead<Changes, ParseResult.ParseError>
+  }
+  /**
+   * How to search a collection, given its `changes` read in a committed snapshot (a
+   * transaction of the caller's that has written nothing: no uncommitted row may reach the
+   * shared index): none when the collection had no points then, so no search can match;
+   * else a search of the index caught up with those changes, without reading Postgres again,
+   * or, when the changes cannot catch it up (no index cached, too many of them), `search`.
+   */
+  readonly searcherAt: (tenant: TenantId, collection: string, changes: Changes) => Effect.Effect<Option.Option<Searcher>, StorageError>
+}
+
 /** The embedded store's own tag (the layer also provides `VectorStore`). */
-export class PgVectorStore extends Context.Tag("nexus/storage/PgVectorStore")<PgVectorStore, VectorStoreShape>() {}
+export class PgVectorStore extends Context.Tag("nexus/storage/PgVectorStore")<PgVectorStore, PgVectorStoreShape>() {}
 
 const Row = Schema.Struct({ id: Schema.String, rev: Schema.Number, vector: Schema.NullOr(Schema.Uint8ArrayFromSelf), payload: Schema.Unknown })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+// a JSON row carries its vector as the text of a bytea
+const decodeJsonRows = (json: unknown) =>
+  decodeRows((json as ReadonlyArray<Record<string, unknown>>).map((r) => ({ ...r, vector: JsonRows.bytes(r.vector) })))
+
+// Most rows a `changes` read carries. Every reader that read the same stale revision carries
+// the same rows, so a long backlog is left to `search`, which catches up once, under the lock.
+const CHANGES_LIMIT = 100
 
 interface Entry {
   readonly index: VectorIndex
@@ -58,7 +103,7 @@ interface Entry {
 }
 
 /** Builds the embedded store over a SQL client. */
-export const make = (settings: PgVectorSettings): Effect.Effect<VectorStoreShape, never, SqlClient.SqlClient> =>
+export const make = (settings: PgVectorSettings): Effect.Effect<PgVectorStoreShape, never, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const dimensions = new Map<string, number>()
@@ -157,17 +202,18 @@ export const make = (settings: PgVectorSettings): Effect.Effect<VectorStoreShape
       )
     }, fail("remove"))
 
-    const get = Effect.fn("PgVectorStore.get")(function* (tenant: TenantId, collection: string, id: string) {
-      const rows = yield* decodeRows(
-        yield* Tenancy.within(sql, tenant)(sql`
-          SELECT id, rev::float8 AS rev, vector, payload FROM vector_points
-          WHERE tenant_id = ${tenant} AND collection = ${collection} AND id = ${id} AND vector IS NOT NULL`)
-      )
-      return Option.map(Option.fromNullable(rows[0]), (r): Point => ({
+    const pointStatement = (tenant: TenantId, collection: string, id: string) => sql`
+      SELECT id, rev::float8 AS rev, vector, payload FROM vector_points
+      WHERE tenant_id = ${tenant} AND collection = ${collection} AND id = ${id} AND vector IS NOT NULL`
+    const pointOf = (rows: ReadonlyArray<typeof Row.Type>) =>
+      Option.map(Option.fromNullable(rows[0]), (r): Point => ({
         id: r.id,
         vector: fromBytes(r.vector!),
         payload: r.payload as Payload
       }))
+
+    const get = Effect.fn("PgVectorStore.get")(function* (tenant: TenantId, collection: string, id: string) {
+      return pointOf(yield* decodeRows(yield* Tenancy.within(sql, tenant)(pointStatement(tenant, collection, id))))
     }, fail("get"))
 
     const count = Effect.fn("PgVectorStore.count")(function* (tenant: TenantId, collection: string) {
@@ -268,15 +314,18 @@ export const make = (settings: PgVectorSettings): Effect.Effect<VectorStoreShape
         })
       )
 
+    const queryOf = (collection: string, vector: Float32Array, options: SearchOptions) =>
+      Effect.map(checked(collection, vector), (normalized): Query => ({
+        vector: normalized,
+        limit: Math.max(0, Math.floor(options.limit ?? 10)),
+        minScore: options.minScore ?? Number.NEGATIVE_INFINITY,
+        filter: options.filter,
+        exclude: new Set(options.excludeIds ?? [])
+      }))
+
     const search = Effect.fn("PgVectorStore.search")(
       function* (tenant: TenantId, collection: string, vector: Float32Array, options: SearchOptions = {}) {
-        const q: Query = {
-          vector: yield* checked(collection, vector),
-          limit: Math.max(0, Math.floor(options.limit ?? 10)),
-          minScore: options.minScore ?? Number.NEGATIVE_INFINITY,
-          filter: options.filter,
-          exclude: new Set(options.excludeIds ?? [])
-        }
+        const q = yield* queryOf(collection, vector, options)
         if (q.limit === 0) return []
         // Inside a tenant transaction this connection sees its own uncommitted writes, which
         // must never reach the shared index: search the index as it is, and overlay the rows
@@ -319,7 +368,62 @@ export const make = (settings: PgVectorSettings): Effect.Effect<VectorStoreShape
       })
     })
 
-    return { backend: "postgres", ensureCollection, upsert, remove, get, count, search, nearDuplicates } satisfies VectorStoreShape
+    const changesLimit = Math.min(settings.pageSize, CHANGES_LIMIT)
+    const reads: PgVectorStoreShape["reads"] = {
+      get: (tenant, collection, id) => ({
+        json: JsonRows.row(sql, pointStatement(tenant, collection, id)),
+        decode: (json) => Effect.map(decodeJsonRows(json === null ? [] : [json]), pointOf)
+      }),
+      // the first rows `refresh` would read; none when no index is cached (the first search loads it)
+      changes: (tenant, collection) => {
+        const index = entries.get(`${tenant}\u0000${collection}`)?.index
+        const head = sql`(SELECT rev::float8 FROM vector_heads WHERE tenant_id = ${tenant} AND collection = ${collection})`
+        if (index === undefined) {
+          return { json: sql`json_build_object('head', ${head})`, decode: (json) => Effect.succeed({ head: headOf(json), since: null }) }
+        }
+        const rows = JsonRows.rows(sql, sql`
+          SELECT id, rev::float8 AS rev, vector, payload FROM vector_points
+          WHERE tenant_id = ${tenant} AND collection = ${collection} AND rev > ${index.rev}
+          ORDER BY rev, id LIMIT ${changesLimit}`, sql`r.rev, r.id`)
+        return {
+          json: sql`json_build_object('head', ${head}, 'rows', ${rows})`,
+          decode: (json) =>
+            Effect.map(decodeJsonRows((json as { rows: unknown }).rows), (rows) => ({ head: headOf(json), since: { index, rows } }))
+        }
+      }
+    }
+    const headOf = (json: unknown) => (json as { head: number | null }).head ?? 0
+
+    // untraced: it runs for every assembly and rarely reads anything (`search` has its span)
+    const searcherAt = Effect.fnUntraced(function* (tenant: TenantId, collection: string, changes: Changes) {
+      // every write bumps the revision, so a collection at revision 0 has never held a point
+      if (changes.head === 0) return Option.none<Searcher>()
+      const fallback = Option.some<Searcher>((vector, options) => search(tenant, collection, vector, options))
+      const entry = entries.get(`${tenant}\u0000${collection}`)
+      const since = changes.since
+      // the index evicted or replaced since, or only the first of the changes: as `search` does
+      if (entry === undefined || since === null || since.index !== entry.index || since.rows.length >= changesLimit) return fallback
+      entry.used = ++clock
+      // Under the index's lock, as `refresh` applies its pages. The rows are every row above the
+      // revision the index had when they were read; what the index took meanwhile from a later
+      // refresh is newer than them, so only the rows above its revision now are applied.
+      yield* entry.lock.withPermits(1)(Effect.sync(() => {
+        const from = entry.index.rev
+        for (const r of since.rows) {
+          if (r.rev > from) entry.index.apply(r.id, r.vector === null ? null : fromBytes(r.vector), r.payload as Payload, r.rev)
+        }
+      }))
+      const index = entry.index
+      if (index.size === 0) return Option.none<Searcher>()
+      return Option.some<Searcher>((vector, options = {}) =>
+        Effect.map(queryOf(collection, vector, options), (q) => (q.limit === 0 ? [] : [...index.search(q)].sort(byScore))).pipe(
+          fail("search")
+        ))
+    }, fail("searcherAt"))
+
+    return {
+      backend: "postgres", ensureCollection, upsert, remove, get, count, search, nearDuplicates, reads, searcherAt
+    } satisfies PgVectorStoreShape
   })
 
 /** The embedded store with the given settings; provides `PgVectorStore` and `VectorStore`. */

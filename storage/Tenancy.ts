@@ -17,7 +17,9 @@
  * query waits behind it) it travels with the scope's first query; only `COMMIT` (or
  * `ROLLBACK`) is waited for. The answer is checked before the commit, and a query sent
  * behind a failed opening runs in an aborted transaction (it fails) or outside any tenant
- * (it sees nothing), never with another tenant's rights.
+ * (it sees nothing), never with another tenant's rights. A single read (`read`) costs one
+ * round trip in all: its transaction is `READ ONLY`, so `COMMIT` is sent behind it without
+ * waiting.
  *
  * The principal, the agent it acts through and the trace id are kept in a `FiberRef`
  * (`withActor`) and written into every audit-log row by the audit trigger.
@@ -30,7 +32,7 @@
  * are exempt, which is why tests and the embedded PGlite (both logged in as superuser)
  * prove isolation through `nexus_app`.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit, Fiber, FiberRef, Option, Runtime } from "effect"
 import type { TenantId } from "../protocols/Ids.js"
@@ -113,6 +115,37 @@ const transaction = <A, E, R>(
     )
   ).pipe(Effect.withSpan("sql.transaction", { kind: "client" }))
 
+// One read-only statement on a reserved connection: the opening, the statement and `COMMIT`
+// are each queued on the connection before the next is sent (`Runtime.runFork` starts a fiber
+// synchronously up to its driver call, as above), so they travel together and cost one round
+// trip. A transaction that cannot write loses nothing by committing whatever happened in it:
+// a failed opening leaves the statement failing in an aborted transaction (or seeing no
+// tenant's rows), and the commit then rolls back. Once sent, the three are waited for.
+const readTransaction = <A extends object>(
+  sql: SqlClient.SqlClient,
+  settings: string,
+  statement: Statement.Statement<A>
+): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+  Effect.uninterruptible(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* sql.reserve
+        const [text, params] = statement.compile()
+        const send = Runtime.runFork(yield* Effect.runtime<never>())
+        const opening = send(conn.executeUnprepared(`BEGIN READ ONLY; ${settings}`, [], undefined))
+        const reading = send(conn.execute(text, params, undefined))
+        // answered after the statement: once it is, so are the two before it
+        const closed = yield* Effect.exit(conn.executeUnprepared("COMMIT", [], undefined))
+        const opened = yield* Fiber.await(opening)
+        const read = yield* Fiber.await(reading)
+        // a failed opening explains whatever the statement reported after it
+        if (Exit.isFailure(opened)) return yield* Effect.failCause(opened.cause)
+        if (Exit.isFailure(closed) && Exit.isSuccess(read)) return yield* Effect.failCause(closed.cause)
+        return (yield* read) as ReadonlyArray<A>
+      })
+    )
+  )
+
 /**
  * Runs `effect` on `sql` in one transaction scoped to `tenant`: as the application role, with
  * the tenant and actor set for row-level security and the audit trigger. Inside a scope of
@@ -135,6 +168,21 @@ export const within =
         return yield* sql.withTransaction(Effect.zipRight(sql.unsafe(settings), scoped))
       }
       return yield* transaction(sql, settings, scoped)
+    })
+
+/**
+ * Runs one read-only statement on `sql` in a scope of `tenant`, as `within` would, but in one
+ * round trip: a transaction of its own, `READ ONLY`, opened, read and committed at once. Inside
+ * a scope (or any transaction) it runs there, as `within` does.
+ */
+export const read =
+  (sql: SqlClient.SqlClient, tenant: TenantId) =>
+  <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+    Effect.gen(function* () {
+      if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+        return yield* within(sql, tenant)(statement)
+      }
+      return yield* readTransaction(sql, settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
     })
 
 /** `within` on the `SqlClient` of the context. */

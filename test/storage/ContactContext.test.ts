@@ -6,8 +6,10 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { ContactId, TenantId } from "../../protocols/Ids.js"
+import { EventId } from "../../protocols/Inbound.js"
 import { ContactContext, estimateTokens, fit } from "../../storage/ContactContext.js"
 import { Ingestion } from "../../storage/Ingestion.js"
+import * as Tenancy from "../../storage/Tenancy.js"
 import * as Knowledge from "../fixtures/Knowledge.js"
 import * as Postgres from "../fixtures/Postgres.js"
 
@@ -49,6 +51,35 @@ layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("Cont
         if (budget >= 60) expect(ctx.sections.profile.length).toBe(1)
         if (budget <= 120) expect(ctx.omitted).toBeGreaterThan(0)
       }
+    }))
+
+  it.effect("a context sees what was written after the last one: new conversations, removed contacts", () =>
+    Effect.gen(function* () {
+      const fresh = TenantId.make("context-fresh")
+      const ingestion = yield* Ingestion
+      for (const e of Knowledge.sampleEvents(now)) yield* ingestion.ingest(fresh, e)
+      const context = yield* ContactContext
+      const of = (id: ContactId) =>
+        Effect.map(context.assemble(fresh, id, { tokenBudget: 2000, query: "rollout timeline", asOf: new Date(now) }), Option.getOrThrow)
+      // the first assemblies load the vector indexes; the next ones catch them up
+      expect((yield* of(ids.ben)).sections.similarConversations.some((l) => l.includes("Rollout timeline"))).toBe(false)
+      expect((yield* of(ids.ava)).sections.similarContacts[0]).toMatch(/^Ava Smith, CTO at Acme Software \(1\.00\)$/)
+      yield* ingestion.ingest(fresh, {
+        type: "inbound.email-received",
+        payload: {
+          eventId: EventId.make("em-fresh"), contactId: ids.ava, from: "ava@acme.example", subject: "Rollout timeline",
+          body: "Can we agree on the rollout timeline for Nexus Voice?", receivedAt: now - 3_600_000, campaignId: null
+        }
+      })
+      yield* ingestion.ingest(fresh, {
+        type: "inbound.crm-record-changed",
+        payload: { eventId: EventId.make("crm-fresh"), changedAt: now, changedBy: "user:sam", change: { _tag: "ContactDeleted", contactId: ids.avaDup } }
+      })
+      expect((yield* of(ids.ben)).sections.similarConversations.some((l) => l.includes("Rollout timeline"))).toBe(true)
+      expect((yield* of(ids.ava)).sections.similarContacts.some((l) => l.endsWith("(1.00)"))).toBe(false)
+      // and inside a transaction of the caller's, the same
+      const inScope = yield* Tenancy.withTenant(fresh)(of(ids.ben))
+      expect(inScope.text).toBe((yield* of(ids.ben)).text)
     }))
 
   it("fit gives each section its share first, then leftovers in priority order", () => {

@@ -42,6 +42,7 @@ describe("Tenancy: round trips (Postgres server)", () => {
         expect(yield* trips(Effect.repeatN(queries(1), 4)), "unscoped: one per query").toBe(5)
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(1)), 4)), "one query per scope, + COMMIT").toBe(10)
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(3)), 4)), "three queries per scope, + COMMIT").toBe(20)
+        expect(yield* trips(Effect.repeatN(Tenancy.read(sql, tenant)(sql`SELECT 1`), 4)), "a read: opening, query and COMMIT at once").toBe(5)
         const failing = Tenancy.within(sql, tenant)(Effect.zipRight(queries(1), Effect.fail("no")))
         expect(yield* trips(Effect.ignore(failing)), "a failing scope, + ROLLBACK").toBe(2)
         // and the settings still hold for the scope's first query, and not after it

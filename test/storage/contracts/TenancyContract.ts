@@ -106,6 +106,34 @@ export const tenancyContract = (it: Vitest.MethodsNonLive<SqlClient.SqlClient | 
       expect(seen).toEqual([{ tenant, actor: actor.principal, via: actor.viaAgent, trace: actor.traceId }])
     }))
 
+  it.effect("a read sees only its tenant, cannot write, leaves the connection clean, and joins an open scope", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const repo = yield* ContactRepo
+      const [a, b] = [fresh("read-a"), fresh("read-b")]
+      yield* repo.insertMany(a, DemoData.contacts(a, 4, 1))
+      yield* repo.insertMany(b, DemoData.contacts(b, 2, 2))
+      const forgetful = sql<{ tenant_id: string; n: number }>`SELECT tenant_id, count(*)::int AS n FROM contacts GROUP BY tenant_id`
+      expect(yield* Tenancy.read(sql, a)(forgetful)).toEqual([{ tenant_id: a, n: 4 }])
+      expect(yield* Tenancy.read(sql, b)(forgetful)).toEqual([{ tenant_id: b, n: 2 }])
+
+      // read only: a write fails (SQLSTATE 25006) and changes nothing
+      const write = yield* Effect.flip(Tenancy.read(sql, a)(sql`UPDATE contacts SET name = 'changed' RETURNING id`))
+      expect(Errors.codeOf(write)).toBe("25006")
+      const names = yield* Tenancy.withTenant(a)(sql<{ name: string }>`SELECT name FROM contacts`)
+      expect(names.some((n) => n.name === "changed")).toBe(false)
+      // a failed read leaves nothing behind: the next reads and queries run as usual
+      expect(Errors.codeOf(yield* Effect.flip(Tenancy.read(sql, a)(sql`SELECT 1 / 0 AS x`)))).toBe("22012")
+      expect(yield* Tenancy.read(sql, b)(forgetful)).toEqual([{ tenant_id: b, n: 2 }])
+      expect(yield* forgetful).toEqual([])
+
+      // inside a scope of its tenant it runs in that transaction (and sees its writes)
+      const inScope = yield* Tenancy.withTenant(a)(
+        Effect.zipRight(sql`UPDATE contacts SET title = 'Reader'`, Tenancy.read(sql, a)(sql<{ title: string }>`SELECT DISTINCT title FROM contacts`))
+      )
+      expect(inScope).toEqual([{ title: "Reader" }])
+    }))
+
   it.effect("a tenant scope opened inside another tenant's scope is a defect", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

@@ -1,0 +1,79 @@
+/**
+ * Reads carried as JSON inside one statement. Context assembly needs several reads that are
+ * statements of their own elsewhere (a contact, its open objections, a recall, a graph
+ * neighbourhood, a stored vector…). Sent as one SELECT whose columns are the JSON of each
+ * read's rows, they cost one message, one round trip and one pass through the driver and
+ * @effect/sql instead of one each, which is most of what a small read costs the process.
+ *
+ * JSON carries the column types of these reads as the driver gives them — text, booleans,
+ * numbers (a float8 is printed the same way in JSON as in text) and jsonb — except
+ * timestamps, byte strings and the float8 values JSON has no number for (NaN, ±Infinity,
+ * written as strings): `timestamp`, `bytes` and `float` turn those back into what the driver
+ * makes of their text, with the driver's own parsers, so a read decodes to the same values
+ * whichever way it travelled.
+ */
+import type { SqlClient, Statement } from "@effect/sql"
+import { Effect } from "effect"
+import Pg from "pg"
+
+/** One read as a parenthesised scalar subquery of a JSON value, and how to decode that value. */
+export interface JsonRead<A, E = never> {
+  readonly json: Statement.Fragment
+  readonly decode: (json: unknown) => Effect.Effect<A, E>
+}
+
+/**
+ * The rows of `select` as one JSON array (`[]` when there are none), aggregated in `order`
+ * (an ORDER BY list over the select's output columns, qualified by `r`): an aggregate does
+ * not promise to keep the order of its input, so the order is spelled out again.
+ */
+export const rows = (sql: SqlClient.SqlClient, select: Statement.Fragment, order: Statement.Fragment): Statement.Fragment =>
+  sql`(SELECT coalesce(json_agg(r ORDER BY ${order}), '[]') FROM (${select}) r)`
+
+/** The first row of `select` as a JSON object, or null when it has none. */
+export const row = (sql: SqlClient.SqlClient, select: Statement.Fragment): Statement.Fragment =>
+  sql`(SELECT to_json(r) FROM (${select}) r LIMIT 1)`
+
+/** Reads as one statement, `SELECT (read) AS name, …`, and how to decode its row. */
+export interface JsonSelect<A, E> {
+  readonly statement: Statement.Statement<Record<string, unknown>>
+  readonly decode: (rows: ReadonlyArray<Record<string, unknown>>) => Effect.Effect<A, E>
+}
+
+/** Combines reads into one statement whose columns are named after them. */
+export const select = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
+  sql: SqlClient.SqlClient,
+  reads: Reads
+): JsonSelect<
+  { readonly [K in keyof Reads]: Reads[K] extends JsonRead<infer A, any> ? A : never },
+  Reads[keyof Reads] extends JsonRead<any, infer E> ? E : never
+> => {
+  const names = Object.keys(reads)
+  return {
+    statement: sql<Record<string, unknown>>`SELECT ${sql.csv(names.map((name) => sql`${reads[name]!.json} AS ${sql(name)}`))}`,
+    decode: (rows) => {
+      const out: Record<string, unknown> = {}
+      return Effect.as(
+        Effect.forEach(names, (name) => Effect.map(reads[name]!.decode(rows[0]?.[name] ?? null), (a) => void (out[name] = a)), { discard: true }),
+        out as any
+      )
+    }
+  }
+}
+
+const parseTimestamptz = Pg.types.getTypeParser(1184)
+const parseBytea = Pg.types.getTypeParser(17)
+const parseFloat8 = Pg.types.getTypeParser(701)
+
+/**
+ * A timestamptz of a JSON row (`YYYY-MM-DDTHH:MM:SS.ffffff+HH:MM`) as the driver reads it
+ * from its text (`YYYY-MM-DD HH:MM:SS.ffffff+HH`); anything else as it is.
+ */
+export const timestamp = (value: unknown): unknown =>
+  typeof value === "string" ? parseTimestamptz(value.replace("T", " ")) : value
+
+/** A float8 of a JSON row: a number, or the text of NaN or ±Infinity, as the driver reads it. */
+export const float = (value: unknown): unknown => (typeof value === "string" ? parseFloat8(value) : value)
+
+/** A bytea of a JSON row (the `\x…` hex of its text) as the driver reads it: a `Buffer`. */
+export const bytes = (value: unknown): unknown => (typeof value === "string" ? parseBytea(value) : value)
