@@ -92,7 +92,7 @@ export const layerSandbox: Layer.Layer<Channels, never, DeliveryLedger> = Layer.
   Effect.gen(function* () {
     const ledger = yield* DeliveryLedger
     return {
-      deliver: Effect.fn("Channels.sandbox.deliver")(function* (r: DeliveryRequest) {
+      deliver: Effect.fnUntraced(function* (r: DeliveryRequest) {
         const result = sandboxOutcome(r)
         const { entry, duplicate } = yield* ledger.record({
           tenantId: r.tenant,
@@ -116,7 +116,7 @@ export const layerSandbox: Layer.Layer<Channels, never, DeliveryLedger> = Layer.
           transcript: entry.transcript,
           duplicate
         } satisfies DeliveryResult
-      })
+      }, Effect.withSpan("Channels.sandbox.deliver", { captureStackTrace: false }))
     }
   })
 )

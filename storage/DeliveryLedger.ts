@@ -120,7 +120,8 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
   const select = (tenant: TenantId, idempotencyKey: string) =>
     sql`SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND idempotency_key = ${idempotencyKey}`
 
-  const record = Effect.fn("DeliveryLedger.record")(
+  // on every delivery: a span without the stack trace `Effect.fn` would capture per call
+  const record = Effect.fnUntraced(
     function* (entry: NewDelivery) {
       const inserted = yield* sql`
         INSERT INTO deliveries (tenant_id, idempotency_key, campaign_id, contact_id, channel, recipient,
@@ -147,7 +148,8 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
       return { entry: original, duplicate: true } satisfies Recorded
     },
     (effect, entry) => Tenancy.within(sql, entry.tenantId)(effect),
-    Effect.mapError(Errors.refine("DeliveryLedger.record"))
+    Effect.mapError(Errors.refine("DeliveryLedger.record")),
+    Effect.withSpan("DeliveryLedger.record", { captureStackTrace: false })
   )
 
   const get = Effect.fn("DeliveryLedger.get")(

@@ -67,9 +67,9 @@ export const outcomeTask = Task.make<AnalysisInput, AnalysisOutput>({
 })
 
 /** Analyses one outcome; the call is keyed by `callKey` (null: not recorded). */
-export const analyse = Effect.fn("OutcomeAnalysis.analyse")(function* (tenant: TenantId, input: AnalysisInput, callKey: string | null) {
+export const analyse = Effect.fnUntraced(function* (tenant: TenantId, input: AnalysisInput, callKey: string | null) {
   const llm = yield* Llm
   const task = input.transcript !== null && input.transcript.length > 0 ? transcriptTask : outcomeTask
   const answer = yield* llm.run(task, input, { tenant, callKey })
   return { ...answer.value, model: answer.model, cost: answer.cost }
-})
+}, Effect.withSpan("OutcomeAnalysis.analyse", { captureStackTrace: false }))

@@ -80,18 +80,18 @@ export const contextOf = (tenant: TenantId, contact: ContactSnapshot, brief: Bri
   )
 
 /** Writes and filters a message for a prepared input; the model call is keyed by `callKey` (null: not recorded). */
-export const write = Effect.fn("Content.write")(function* (tenant: TenantId, input: DraftInput, callKey: string | null) {
+export const write = Effect.fnUntraced(function* (tenant: TenantId, input: DraftInput, callKey: string | null) {
   const llm = yield* Llm
   const answer = yield* llm.run(draftTask, input, { tenant, callKey })
   const filtered = ContentFilter.apply(answer.value, input.contact, input.channel)
   return { ...filtered, model: answer.model, cost: answer.cost }
-})
+}, Effect.withSpan("Content.write", { captureStackTrace: false }))
 
 /**
  * Drafts a message for the request's contact from its assembled context (one assembly; a
  * `context` given in the request is used as it is), then writes and filters it (`write`).
  */
-export const draft = Effect.fn("Content.draft")(function* (tenant: TenantId, request: DraftInput, callKey: string | null) {
+export const draft = Effect.fnUntraced(function* (tenant: TenantId, request: DraftInput, callKey: string | null) {
   const context = request.context !== undefined ? request.context : yield* contextOf(tenant, request.contact, request.brief)
   return yield* write(tenant, { ...request, context }, callKey)
-})
+}, Effect.withSpan("Content.draft", { captureStackTrace: false }))

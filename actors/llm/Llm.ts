@@ -252,7 +252,7 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
             cause: last
           })
         )
-      }).pipe(Effect.withSpan("Llm.run", { attributes: { "llm.task": task.purpose } }))
+      }).pipe(Effect.withSpan("Llm.run", { attributes: { "llm.task": task.purpose }, captureStackTrace: false }))
 
     return { models, run } satisfies LlmService
   })
