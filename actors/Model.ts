@@ -8,16 +8,15 @@
  * `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`,
  * `LLM_MODEL_SMALL|MEDIUM|LARGE` (model names of a local server), `LLM_TIMEOUT_MS` (30000),
  * `LLM_MAX_ATTEMPTS` (3), `LLM_BREAKER_FAILURES` (5), `LLM_BREAKER_COOLDOWN_MS` (30000).
+ * A provider's module (and its SDK) is loaded only when the settings use it.
  */
 import { Config, Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { type LlmCallLedger, layerMemory as ledgerMemory } from "../storage/LlmCallLedger.js"
-import * as AnthropicProvider from "./llm/AnthropicProvider.js"
 import * as CircuitBreaker from "./llm/CircuitBreaker.js"
 import * as Llm from "./llm/Llm.js"
 import { type LlmProvider, LlmProviders } from "./llm/LlmProvider.js"
 import * as ModelCatalog from "./llm/ModelCatalog.js"
 import * as OfflineProvider from "./llm/OfflineProvider.js"
-import * as OpenAiProvider from "./llm/OpenAiProvider.js"
 
 /** The LLM service the agents use. */
 export { Llm as Model } from "./llm/Llm.js"
@@ -81,31 +80,34 @@ export const config: Config.Config<ModelSettings> = Config.all({
 
 const use = (s: ModelSettings, p: "openai" | "anthropic") => s.provider === "auto" || s.provider === p
 
-/** The models and providers the settings enable (the offline model always, last). */
-export const providersOf = (s: ModelSettings, timeoutMs = Duration.toMillis(s.policy.timeout)) => {
-  const providers = new Map<ModelCatalog.Provider, LlmProvider>([["offline", OfflineProvider.provider]])
-  const models: Array<ModelCatalog.ModelSpec> = []
-  if (use(s, "openai") && Option.isSome(s.openAi)) {
-    const e = s.openAi.value
-    providers.set("openai", OpenAiProvider.make({ apiKey: e.apiKey, baseURL: Option.getOrUndefined(e.baseURL), timeoutMs }))
-    const local = (["small", "medium", "large"] as const).flatMap((tier) =>
-      Option.match(s.localModels[tier], { onNone: () => [], onSome: (name) => [ModelCatalog.localModel(name, tier)] })
-    )
-    models.push(...(Option.isSome(e.baseURL) && local.length > 0 ? local : ModelCatalog.hostedModels.filter((m) => m.provider === "openai")))
-  }
-  if (use(s, "anthropic") && Option.isSome(s.anthropic)) {
-    const e = s.anthropic.value
-    providers.set("anthropic", AnthropicProvider.make({ apiKey: e.apiKey, baseURL: Option.getOrUndefined(e.baseURL), timeoutMs }))
-    models.push(...ModelCatalog.hostedModels.filter((m) => m.provider === "anthropic"))
-  }
-  models.push(ModelCatalog.offlineModel)
-  return { providers, models }
-}
+/** The models and providers the settings enable (the offline model always, last); provider modules load here. */
+export const providersOf = (s: ModelSettings, timeoutMs = Duration.toMillis(s.policy.timeout)) =>
+  Effect.gen(function* () {
+    const providers = new Map<ModelCatalog.Provider, LlmProvider>([["offline", OfflineProvider.provider]])
+    const models: Array<ModelCatalog.ModelSpec> = []
+    if (use(s, "openai") && Option.isSome(s.openAi)) {
+      const e = s.openAi.value
+      const OpenAiProvider = yield* Effect.promise(() => import("./llm/OpenAiProvider.js"))
+      providers.set("openai", OpenAiProvider.make({ apiKey: e.apiKey, baseURL: Option.getOrUndefined(e.baseURL), timeoutMs }))
+      const local = (["small", "medium", "large"] as const).flatMap((tier) =>
+        Option.match(s.localModels[tier], { onNone: () => [], onSome: (name) => [ModelCatalog.localModel(name, tier)] })
+      )
+      models.push(...(Option.isSome(e.baseURL) && local.length > 0 ? local : ModelCatalog.hostedModels.filter((m) => m.provider === "openai")))
+    }
+    if (use(s, "anthropic") && Option.isSome(s.anthropic)) {
+      const e = s.anthropic.value
+      const AnthropicProvider = yield* Effect.promise(() => import("./llm/AnthropicProvider.js"))
+      providers.set("anthropic", AnthropicProvider.make({ apiKey: e.apiKey, baseURL: Option.getOrUndefined(e.baseURL), timeoutMs }))
+      models.push(...ModelCatalog.hostedModels.filter((m) => m.provider === "anthropic"))
+    }
+    models.push(ModelCatalog.offlineModel)
+    return { providers, models }
+  })
 
 /** The model stack of the given settings (needs the call ledger). */
 export const layerWith = (s: ModelSettings): Layer.Layer<Llm.Llm, never, LlmCallLedger> =>
   Llm.layer(s.policy).pipe(
-    Layer.provide(Layer.sync(LlmProviders, () => providersOf(s))),
+    Layer.provide(Layer.effect(LlmProviders, providersOf(s))),
     Layer.provide(CircuitBreaker.layer(s.breaker))
   )
 

@@ -6,7 +6,7 @@
  * a `bench-report {json}` line every 500 ms (counters, partitions held, live nodes seen,
  * memory, CPU). SIGTERM drains it.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Schedule } from "effect"
 import { logging, runtimeLayer, runtimeNode } from "../bin/Launch.js"
 import * as Telemetry from "../bin/Telemetry.js"

@@ -12,7 +12,7 @@
  * a key).
  */
 import { randomBytes } from "node:crypto"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import { CrmApp } from "../actors/index.js"
 import * as Auth from "../gateway/Auth.js"

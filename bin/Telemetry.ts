@@ -3,10 +3,9 @@
  * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, through
  * `@effect/opentelemetry`; no exporter otherwise (spans stay in-process and cost little).
  * Spans continue the W3C trace context carried in every envelope, so one trace follows a
- * command from the gateway across NATS hops to the events a dashboard receives.
+ * command from the gateway across NATS hops to the events a dashboard receives. The
+ * exporter's modules (and the HTTP client under it) are loaded only when it is configured.
  */
-import { OtlpSerialization, OtlpTracer } from "@effect/opentelemetry"
-import { NodeHttpClient } from "@effect/platform-node"
 import { Config, Effect, Layer, Option } from "effect"
 
 /** Options of the exporter. */
@@ -36,6 +35,13 @@ export const layer = (options: TelemetryOptions): Layer.Layer<never> =>
       if (Option.isNone(url)) return Layer.empty
       const serviceName = Option.getOrElse(cfg.serviceName, () => options.serviceName)
       yield* Effect.logInfo(`exporting traces to ${url.value} as ${serviceName}`)
+      const [OtlpTracer, OtlpSerialization, NodeHttpClient] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@effect/opentelemetry/OtlpTracer"),
+          import("@effect/opentelemetry/OtlpSerialization"),
+          import("@effect/platform-node/NodeHttpClient")
+        ])
+      )
       return OtlpTracer.layer({
         url: url.value,
         resource: { serviceName, serviceVersion: "0.1.0" },

@@ -22,7 +22,7 @@ import * as Database from "../storage/Database.js"
 import * as DemoData from "../storage/DemoData.js"
 import * as DispatchPolicy from "../actors/guardrails/DispatchPolicy.js"
 import { devSecret, logging, printDevLink, runtimeNode } from "./Launch.js"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 
 const { values } = parseArgs({
   options: {

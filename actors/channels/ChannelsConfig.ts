@@ -8,21 +8,23 @@
  * `VAPI_MAX_CONCURRENT` (10), `VOICE_MAX_PER_DAY`; `SMTP_HOST`, `SMTP_PORT` (587),
  * `SMTP_SECURE` (false), `SMTP_USER`, `SMTP_PASSWORD`, `SMTP_FROM`, `EMAIL_MAX_PER_DAY` (500);
  * `SMS_BASE_URL`, `SMS_ACCOUNT_SID`, `SMS_AUTH_TOKEN`, `SMS_FROM`, `SMS_MAX_PER_DAY` (300).
+ *
+ * A provider's adapter (and its SDK) is loaded only when its settings are present: a node
+ * that does not call through Vapi or SMTP does not hold their code (the Vapi SDK alone is
+ * about 25 MB of a node's memory).
  */
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import type { AttemptLedger } from "../../storage/AttemptLedger.js"
 import type { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Channels from "../Channels.js"
 import type { ChannelAdapter } from "./ChannelAdapter.js"
 import * as LiveChannels from "./LiveChannels.js"
-import * as SmtpEmail from "./SmtpEmail.js"
 import * as TwilioSms from "./TwilioSms.js"
-import * as VapiVoice from "./VapiVoice.js"
 
 const opt = <A>(c: Config.Config<A>) => Config.option(c)
 
-/** The live adapters from the environment (those whose settings are present). */
-export const adapters: Config.Config<ReadonlyArray<ChannelAdapter>> = Config.all({
+/** The live settings from the environment (a provider's are none when absent). */
+export const settings = Config.all({
   vapi: opt(
     Config.all({
       apiKey: Config.redacted("VAPI_API_KEY"),
@@ -53,16 +55,28 @@ export const adapters: Config.Config<ReadonlyArray<ChannelAdapter>> = Config.all
       maxPerDay: Config.integer("SMS_MAX_PER_DAY").pipe(Config.withDefault(300))
     })
   )
-}).pipe(
-  Config.map(({ vapi, smtp, sms }) => [
-    ...Option.toArray(Option.map(vapi, (v) => VapiVoice.make({ ...v, baseUrl: Option.getOrUndefined(v.baseUrl), maxPerDay: Option.getOrNull(v.maxPerDay) }))),
-    ...Option.toArray(Option.map(smtp, (s) => SmtpEmail.make({ ...s, user: Option.getOrUndefined(s.user), password: Option.getOrUndefined(s.password) }))),
-    ...Option.toArray(Option.map(sms, (s) => TwilioSms.make(s)))
-  ])
-)
+})
+
+/** The live adapters from the environment (those whose settings are present), each module loaded only then. */
+export const adapters: Effect.Effect<ReadonlyArray<ChannelAdapter>, ConfigError.ConfigError> = Effect.gen(function* () {
+  const { vapi, smtp, sms } = yield* settings
+  const out: Array<ChannelAdapter> = []
+  if (Option.isSome(vapi)) {
+    const v = vapi.value
+    const VapiVoice = yield* Effect.promise(() => import("./VapiVoice.js"))
+    out.push(VapiVoice.make({ ...v, baseUrl: Option.getOrUndefined(v.baseUrl), maxPerDay: Option.getOrNull(v.maxPerDay) }))
+  }
+  if (Option.isSome(smtp)) {
+    const s = smtp.value
+    const SmtpEmail = yield* Effect.promise(() => import("./SmtpEmail.js"))
+    out.push(SmtpEmail.make({ ...s, user: Option.getOrUndefined(s.user), password: Option.getOrUndefined(s.password) }))
+  }
+  if (Option.isSome(sms)) out.push(TwilioSms.make(sms.value))
+  return out
+})
 
 /** The channels the environment selects. */
-export const layer: Layer.Layer<Channels.Channels, import("effect/ConfigError").ConfigError, DeliveryLedger | AttemptLedger> = Layer.unwrapEffect(
+export const layer: Layer.Layer<Channels.Channels, ConfigError.ConfigError, DeliveryLedger | AttemptLedger> = Layer.unwrapEffect(
   Effect.gen(function* () {
     const mode = yield* Config.literal("sandbox", "live")("CHANNELS").pipe(Config.withDefault("sandbox" as const))
     const chosen: Layer.Layer<Channels.Channels, never, DeliveryLedger | AttemptLedger> =

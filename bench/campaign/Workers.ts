@@ -1,18 +1,42 @@
 /**
- * Worker processes for the scale-out and memory benchmarks: `node --import tsx
- * bench/worker.ts` with the run's prefix and database in its environment. Each is waited
- * on until it consumes (`bench-ready`), its `bench-report` lines are kept, and it is
- * stopped by its pid (SIGTERM, then SIGKILL after a grace period).
+ * Worker processes for the scale-out and memory benchmarks: the compiled worker with the
+ * node options of production, `node --max-old-space-size=1024 dist/bench/worker.js`, as the
+ * Docker image runs `dist/bin/worker.js` (`prepare` builds dist/ first when it is missing
+ * or older than the sources), with the run's prefix and database in its environment.
+ * `BENCH_WORKERS=tsx` runs them from source instead (`node --import tsx bench/worker.ts`:
+ * the TypeScript loader costs a process about 80 MB). Each is waited on until it consumes
+ * (`bench-ready`), its `bench-report` lines are kept, and it is stopped by its pid
+ * (SIGTERM, then SIGKILL after a grace period).
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Dist from "../../bin/Dist.js"
 import type { Metrics } from "../../runtime/index.js"
-import { onAbort } from "../Bench.js"
+import { log, onAbort } from "../Bench.js"
 import { natsUrl, runtimeSettings } from "./Environment.js"
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), "..")
 const repoDir = join(benchDir, "..")
+const fromSource = process.env.BENCH_WORKERS === "tsx"
+const compiledWorker = join(Dist.distDir, "bench", "worker.js")
+
+/** Makes sure the compiled worker is there and current: runs `npm run build`'s build when dist/ is missing or stale. */
+export const prepare = async (): Promise<void> => {
+  if (fromSource || !Dist.stale()) return
+  log("workers: building dist/ (npm run build) for the worker processes")
+  const result = await Dist.build()
+  if (!result.ok) throw new Error(`npm run build failed:\n${result.output.slice(-3000)}`)
+  log(`workers: built in ${(result.ms / 1000).toFixed(0)} s`)
+}
+
+/** The node arguments of a worker process: the node options of production, and the compiled worker. */
+const workerArgs = (): Array<string> => {
+  if (fromSource) return [...Dist.nodeOptions, "--import", "tsx", join(benchDir, "worker.ts")]
+  if (!existsSync(compiledWorker)) throw new Error("no compiled worker in dist/: call Workers.prepare() first")
+  return [...Dist.nodeOptions, compiledWorker]
+}
 
 /** One `bench-report` line of a worker. */
 export interface Report {
@@ -53,7 +77,7 @@ export interface WorkerOptions {
 
 /** Spawns a worker. */
 export const spawnWorker = (options: WorkerOptions): Worker => {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(benchDir, "worker.ts")], {
+  const child: ChildProcess = spawn(process.execPath, workerArgs(), {
     cwd: repoDir,
     env: {
       ...process.env,
