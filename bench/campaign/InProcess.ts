@@ -50,8 +50,10 @@ export interface CampaignResult {
   readonly cpuMs: number
   /** CPU the nats-server spent meanwhile (NaN when it is not a process of this machine). */
   readonly natsCpuMs: number
-  /** Start command published → first `event.contact-progress` received. */
+  /** Start command published → first `event.contact-progress` received (a contact engaged). */
   readonly firstContactMs: number
+  /** Start command published → first `contact.engage` received from a contact mailbox (dispatched). */
+  readonly firstDispatchMs: number
   /** Start command published → `event.campaign-started` received (routed, accepted, recorded). */
   readonly acceptedMs: number
   /** Start command published → `event.campaign-planned` received. */
@@ -164,6 +166,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
       const dispatched = new Map<string, number>()
       const subs: Array<Subscription> = []
       let firstContact = Number.NaN
+      let firstDispatch = Number.NaN
       let planned = Number.NaN
       let accepted = Number.NaN
       let resolveDone: () => void = () => {}
@@ -179,6 +182,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
         )
       }
       subs.push(handle.nc.subscribe(evt(Campaign.ContactProgress.type), { max: 1, callback: () => void (firstContact = now()) }))
+      subs.push(handle.nc.subscribe(`${prefix}.${tenant}.mbox.*.contact.*`, { max: 1, callback: () => void (firstDispatch = now()) }))
       subs.push(handle.nc.subscribe(evt(Campaign.CampaignPlanned.type), { max: 1, callback: () => void (planned = now()) }))
       subs.push(handle.nc.subscribe(evt(Campaign.CampaignStarted.type), { max: 1, callback: () => void (accepted = now()) }))
       subs.push(handle.nc.subscribe(evt(Campaign.CampaignCompleted.type), { max: 1, callback: () => resolveDone() }))
@@ -245,6 +249,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
         cpuMs: cpu1 - cpu0,
         natsCpuMs: nats0 === null || nats1 === null ? Number.NaN : nats1 - nats0,
         firstContactMs: firstContact - t0,
+        firstDispatchMs: firstDispatch - t0,
         acceptedMs: accepted - t0,
         plannedMs: planned - t0,
         latenciesMs,
