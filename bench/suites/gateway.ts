@@ -95,7 +95,7 @@ const measure = (clients: number, events: number, spacingMs: number): Promise<Me
       const bytes = registry.encode(
         { id: id as Ids.MessageId, tenant: "bench" as Ids.TenantId, from: Address.actor("campaign", "live"), to: Address.topic("campaign", "live"), correlationId: "live", causationId: null, ts: Date.now(), trace: { traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01` } },
         Campaign.CampaignProgress,
-        { campaignId: "live" as Ids.CampaignId, counts: { targeted: 100, dispatched: i, inProgress: 1, completed: i, reached: 0, converted: 0, skipped: 0, failed: 0 } }
+        { campaignId: "live" as Ids.CampaignId, counts: { targeted: 100, dispatched: i, inProgress: 1, completed: i, reached: 0, replied: 0, converted: 0, skipped: 0, failed: 0 } }
       )
       yield* Effect.promise(() => js.publish(subject, bytes))
       yield* Effect.promise(() => sleep(spacingMs))
