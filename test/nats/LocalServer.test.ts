@@ -5,24 +5,17 @@
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Option, Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
+import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as LocalServer from "../../nats/LocalServer.js"
+import { freePorts } from "../fixtures/NatsCluster.js"
 
 const dataDir = mkdtempSync(join(tmpdir(), "nexus-localserver-"))
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
+const freePort = () => freePorts(1).then(([port]) => port!)
 
 /** Runs `ensure` in a scope the test closes itself. */
 const ensureIn = (scope: Scope.CloseableScope, options: LocalServer.EnsureOptions) =>

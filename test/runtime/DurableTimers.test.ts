@@ -8,7 +8,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, it, layer } from "@effect/vitest"
@@ -22,6 +21,7 @@ import { Address, DeadLetter, Dispatch, Ids, Message } from "../../protocols/ind
 import { Node } from "../../runtime/index.js"
 import * as Crm from "../fixtures/Crm.js"
 import * as NatsFixture from "../fixtures/Nats.js"
+import { freePorts } from "../fixtures/NatsCluster.js"
 import * as Runtime from "../fixtures/Runtime.js"
 import { spawnWorker } from "../fixtures/Worker.js"
 
@@ -272,17 +272,7 @@ layer(Runtime.layer({ partitions: PARTITIONS }), { timeout: 240_000, excludeTest
 })
 
 /** Reserves a free loopback port. */
-const freePort = Effect.promise(
-  () =>
-    new Promise<number>((resolve, reject) => {
-      const s = createServer()
-      s.once("error", reject)
-      s.listen(0, "127.0.0.1", () => {
-        const port = (s.address() as AddressInfo).port
-        s.close(() => resolve(port))
-      })
-    })
-)
+const freePort = Effect.promise(() => freePorts(1).then(([port]) => port!))
 
 /** A `nats-server -js` of this test alone: its own port and store, killed and started again at will. */
 const ownServer = Effect.acquireRelease(
