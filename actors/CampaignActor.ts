@@ -12,7 +12,7 @@ import { Effect, Schema } from "effect"
 import { Address, Campaign, Control, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
 import { Actor } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
-import { ContactRepo, Cursor } from "../storage/ContactRepo.js"
+import { ContactRepo, Cursor, takeFirst } from "../storage/ContactRepo.js"
 import * as CampaignBudget from "./CampaignBudget.js"
 import * as CampaignControl from "./CampaignControl.js"
 import { TenantBudget } from "./TenantBudget.js"
@@ -101,14 +101,19 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
         CampaignBudget.announce(ctx, s.spec!.campaignId, CampaignBudget.campaignShortfall(s.spec!.budget, s.budget, per, fits.limitedBy!))
         return CampaignControl.pause(s, ctx, `budget-exhausted:${fits.limitedBy}`, "runtime")
       }
-      const tenantFit = yield* CampaignBudget.withinTenant(s, ctx, per, fits.n)
+      // the tenant's grant (a KV round trip when the campaign's grant is used up) and the
+      // audience window are asked for together; the window is cut to what the grant allows
+      const [tenantFit, fetched] = yield* Effect.all(
+        [CampaignBudget.withinTenant(s, ctx, per, fits.n), repo.window(ctx.tenant, s.plan!.audience, s.cursor, fits.n)],
+        { concurrency: 2 }
+      )
       if (tenantFit.n === 0) {
         if (s.counts.inProgress > 0) return s
         CampaignBudget.announce(ctx, s.spec!.campaignId, tenantFit.shortfall!)
         return CampaignControl.pause(s, ctx, `budget-exhausted:tenant:${tenantFit.shortfall!.budget}`, "runtime")
       }
       s = { ...s, tenantGrant: tenantFit.grant }
-      const window = yield* repo.window(ctx.tenant, s.plan!.audience, s.cursor, tenantFit.n)
+      const window = takeFirst(fetched, tenantFit.n)
       for (const contact of window.contacts) {
         ctx.send(Address.actor("contact", contact.id), Campaign.EngageContact, {
           campaignId: s.spec!.campaignId,

@@ -22,6 +22,17 @@ export interface Window {
   readonly next: Cursor | null
 }
 
+/**
+ * The first `k` (at least 1) contacts of a window, and where the next window starts: after
+ * the last one kept when some were dropped, else where the window said.
+ */
+export const takeFirst = (w: Window, k: number): Window => {
+  if (k >= w.contacts.length) return w
+  const contacts = w.contacts.slice(0, Math.max(0, k))
+  const last = contacts[contacts.length - 1]
+  return { contacts, next: last === undefined ? null : { score: last.leadScore, id: last.id } }
+}
+
 /** The contact repository. */
 export interface ContactRepoShape {
   /** Inserts or updates contacts (by tenant and id), in batches; returns how many were written. */
@@ -174,26 +185,24 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
       const resume = after === null
         ? sql`TRUE`
         : sql`(lead_score < ${after.score} OR (lead_score = ${after.score} AND id > ${after.id}))`
-      const rows = yield* sql`
+      const rows = yield* Tenancy.read(sql, tenant)(sql`
         SELECT ${columns} FROM contacts
         WHERE ${where(tenant, filter)} AND ${resume}
         ORDER BY lead_score DESC, id ASC
-        LIMIT ${size}`
+        LIMIT ${size}`)
       const contacts = yield* decodeRows(rows)
       const last = contacts[contacts.length - 1]
       const next = contacts.length < size || last === undefined ? null : { score: last.leadScore, id: last.id }
       return { contacts, next } satisfies Window
     },
-    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.window"))
   )
 
   const count = Effect.fn("ContactRepo.count")(
     function* (tenant: TenantId, filter: AudienceFilter) {
-      const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM contacts WHERE ${where(tenant, filter)}`
+      const rows = yield* Tenancy.read(sql, tenant)(sql<{ n: number }>`SELECT count(*)::int AS n FROM contacts WHERE ${where(tenant, filter)}`)
       return rows[0]?.n ?? 0
     },
-    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.count"))
   )
 
@@ -201,9 +210,8 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
 
   const get = Effect.fn("ContactRepo.get")(
     function* (tenant: TenantId, id: ContactId) {
-      return Option.fromNullable((yield* decodeRows(yield* byId(tenant, id)))[0])
+      return Option.fromNullable((yield* decodeRows(yield* Tenancy.read(sql, tenant)(byId(tenant, id))))[0])
     },
-    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("ContactRepo.get"))
   )
 

@@ -84,6 +84,31 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("ContactR
       expect(yield* pageAll(tenant, {}, 50)).toEqual(want)
     }))
 
+  it.effect("a window cut with takeFirst resumes after its last kept contact (the campaign's tenant-limited windows)", () =>
+    Effect.gen(function* () {
+      const repo = yield* ContactRepo.ContactRepo
+      const { tenant, all } = yield* seeded("cut")
+      const want = expected(all, {})
+      // fetch 40, keep a varying share of it (as a tenant grant allows), resume from there
+      const seen: Array<ContactSnapshot> = []
+      let after: ContactRepo.Cursor | null = null
+      for (let i = 0; seen.length < want.length && i < 1000; i++) {
+        const fetched: ContactRepo.Window = yield* repo.window(tenant, {}, after, 40)
+        const kept = ContactRepo.takeFirst(fetched, 1 + (i % 40))
+        seen.push(...kept.contacts)
+        if (kept.next === null) break
+        after = kept.next
+      }
+      expect(seen.map((c) => c.id)).toEqual(want.map((c) => c.id))
+      // keeping all of a window (or more) is the window itself
+      const w = yield* repo.window(tenant, {}, null, 10)
+      expect(ContactRepo.takeFirst(w, 10)).toBe(w)
+      expect(ContactRepo.takeFirst(w, 50)).toBe(w)
+      const cut = ContactRepo.takeFirst(w, 3)
+      expect(cut.contacts).toEqual(w.contacts.slice(0, 3))
+      expect(cut.next).toEqual({ score: w.contacts[2]!.leadScore, id: w.contacts[2]!.id })
+    }))
+
   it.effect("filters narrow like the in-memory reference, in windows and in count", () =>
     Effect.gen(function* () {
       const repo = yield* ContactRepo.ContactRepo
