@@ -17,7 +17,8 @@ try {
   const cpu = cpuMs() - c0
   console.log(
     `${r.completed} contacts in ${r.seconds.toFixed(1)} s = ${(r.completed / r.seconds).toFixed(1)}/s; ` +
-      `CPU ${(r.cpuMs / Math.max(1, r.completed)).toFixed(2)} ms/contact (process ${(cpu / Math.max(1, r.completed)).toFixed(2)}); ` +
+      `CPU ${(r.cpuMs / Math.max(1, r.completed)).toFixed(2)} ms/contact (process ${(cpu / Math.max(1, r.completed)).toFixed(2)}, ` +
+      `nats-server ${(r.natsCpuMs / Math.max(1, r.completed)).toFixed(2)}); ` +
       `traffic ${JSON.stringify(r.traffic)}; counters ${JSON.stringify(r.counters)}`
   )
 } finally {

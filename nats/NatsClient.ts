@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { NatsConnectError } from "./Errors.js"
 import { NatsConfig } from "./NatsConfig.js"
+import { coalesceWrites } from "./WriteCoalescing.js"
 
 /** A live NATS connection with its JetStream and KV handles. */
 export interface NatsHandle {
@@ -15,6 +16,8 @@ export interface NatsHandle {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly kvm: Kvm
+  /** Whether the connection writes once per event-loop turn (`WriteCoalescing`). */
+  readonly writesCoalesced: boolean
 }
 
 /** The NATS connection service. */
@@ -39,9 +42,11 @@ export const connectWith = (servers: ReadonlyArray<string>, name: string, auth: 
         ...(auth.user ? { user: auth.user, pass: auth.pass } : {}),
         ...(auth.token ? { token: auth.token } : {})
       })
+      // one socket write per turn of the event loop, not per microtask (see WriteCoalescing)
+      const writesCoalesced = coalesceWrites(nc)
       const js = jetstream(nc, { timeout: 10_000 })
       const jsm = await jetstreamManager(nc, { timeout: 10_000 })
-      return { nc, js, jsm, kvm: new Kvm(js) }
+      return { nc, js, jsm, kvm: new Kvm(js), writesCoalesced }
     },
     catch: (cause) =>
       new NatsConnectError({
@@ -63,6 +68,10 @@ export const layer: Layer.Layer<NatsClient, NatsConnectError, NatsConfig> = Laye
         token: Option.map(cfg.token, Redacted.value).pipe(Option.getOrUndefined)
       }),
       (h) => Effect.promise(() => h.nc.drain().catch(() => h.nc.close()))
+    ).pipe(
+      Effect.tap((h) =>
+        h.writesCoalesced ? Effect.void : Effect.logWarning("this NATS client version cannot coalesce socket writes: every microtask writes (slower, still correct)")
+      )
     )
   })
 )
