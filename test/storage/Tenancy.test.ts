@@ -9,6 +9,7 @@ import { TenantId } from "../../protocols/Ids.js"
 import * as AuditLog from "../../storage/AuditLog.js"
 import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as Database from "../../storage/Database.js"
+import * as DemoData from "../../storage/DemoData.js"
 import * as Tenancy from "../../storage/Tenancy.js"
 import * as Postgres from "../fixtures/Postgres.js"
 import * as RoundTrips from "../fixtures/RoundTrips.js"
@@ -48,6 +49,47 @@ describe("Tenancy: round trips (Postgres server)", () => {
         // and the settings still hold for the scope's first query, and not after it
         expect(yield* Tenancy.within(sql, tenant)(sql<{ t: string }>`SELECT current_setting('app.tenant_id') AS t`)).toEqual([{ t: tenant }])
         expect(yield* sql<{ t: string | null }>`SELECT nullif(current_setting('app.tenant_id', true), '') AS t`).toEqual([{ t: null }])
+      })
+    ))
+})
+
+describe("Tenancy: prepared statements (Postgres server)", () => {
+  const prepared = (sql: SqlClient.SqlClient) =>
+    sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements ORDER BY name`
+
+  it.live("queries with parameters are prepared once per connection, and row-level security still holds for each tenant", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = yield* Postgres.freshDatabase
+        const env = yield* Layer.build(Layer.provideMerge(ContactRepo.layer, Database.layerUrl(db.url, { maxConnections: 1 })))
+        const sql = Context.get(env, SqlClient.SqlClient)
+        const repo = Context.get(env, ContactRepo.ContactRepo)
+        const [a, b] = [TenantId.make("prep-a"), TenantId.make("prep-b")]
+        yield* repo.insertMany(a, DemoData.contacts(a, 3, 1))
+        yield* repo.insertMany(b, DemoData.contacts(b, 5, 2))
+        // the same statement, many times, alternating tenants on the one connection
+        for (let i = 0; i < 6; i++) {
+          expect(yield* repo.count(a, {})).toBe(3)
+          expect(yield* repo.count(b, {})).toBe(5)
+          const mine = new Set(DemoData.contacts(a, 3, 1).map((c) => c.id))
+          expect((yield* repo.window(a, {}, null, 10)).contacts.map((c) => c.id).sort()).toEqual([...mine].sort())
+        }
+        const names = (yield* prepared(sql)).filter((p) => p.name.startsWith("nexus_"))
+        const counts = names.filter((p) => p.statement.includes("count(*)"))
+        expect(counts.length, "the count statement is prepared once on the connection").toBe(1)
+        expect(names.length).toBeGreaterThanOrEqual(3)
+      })
+    ))
+
+  it.live("with prepare off nothing is prepared", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = yield* Postgres.freshDatabase
+        const env = yield* Layer.build(Layer.provideMerge(ContactRepo.layer, Database.layerUrl(db.url, { maxConnections: 1, prepare: false })))
+        const sql = Context.get(env, SqlClient.SqlClient)
+        const repo = Context.get(env, ContactRepo.ContactRepo)
+        for (let i = 0; i < 3; i++) expect(yield* repo.count(TenantId.make("unprepared"), {})).toBe(0)
+        expect(yield* prepared(sql)).toEqual([])
       })
     ))
 })
