@@ -287,11 +287,16 @@ describe("Gateway", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(sampler)))
         const eventBytes = 8 * 1024
         let published = 0
-        // kernel socket buffers absorb a few MB first; publish until the gateway has to queue
-        while (gw.bufferedBytes() <= LIMITS.maxBufferedBytes && gw.connections() > 0) {
+        // kernel socket buffers absorb a few MB first; publish until the gateway has to queue,
+        // each batch once the gateway wrote the last one (publishing races ahead of its pulls)
+        const written = () => Number(/nexus_gateway_event_delivery_seconds_count (\d+)/.exec(gw.metrics())?.[1] ?? 0)
+        const queueing = () => gw.bufferedBytes() > LIMITS.maxBufferedBytes || gw.connections() === 0
+        const before = written()
+        while (!queueing()) {
           if (published >= 4000) throw new Error(`gateway still not queueing after ${published} events of ${eventBytes} bytes`)
           yield* publishProgress(TENANT, "slow", 100, eventBytes)
           published += 100
+          yield* waitUntil("the gateway to write the batch or to queue", () => queueing() || written() - before >= published)
         }
         // the gateway is stalled: these are pulled (at most pullBatch of them) but never sent
         yield* publishProgress(TENANT, "slow", 100, eventBytes)
