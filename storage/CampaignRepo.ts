@@ -106,15 +106,14 @@ export const make: Effect.Effect<CampaignRepoShape, never, SqlClient.SqlClient> 
 
   const start = Effect.fn("CampaignRepo.start")(
     function* (tenant: TenantId, campaign: NewCampaign) {
-      const rows = yield* sql`
+      const rows = yield* Tenancy.write(sql, tenant)(sql`
         INSERT INTO campaigns (tenant_id, id, name, goal, spec, status)
         VALUES (${tenant}, ${campaign.id}, ${campaign.name}, ${campaign.goal},
                 ${JSON.stringify(campaign.spec ?? null)}::jsonb, 'running')
         ON CONFLICT (tenant_id, id) DO NOTHING
-        RETURNING id`
+        RETURNING id`)
       return rows.length > 0
     },
-    (effect, tenant) => Tenancy.within(sql, tenant)(effect),
     Effect.mapError(Errors.refine("CampaignRepo.start"))
   )
 

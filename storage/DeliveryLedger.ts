@@ -123,19 +123,20 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
   // on every delivery: a span without the stack trace `Effect.fn` would capture per call
   const record = Effect.fnUntraced(
     function* (entry: NewDelivery) {
-      const inserted = yield* sql`
+      // one round trip: the insert in a transaction of its own
+      const inserted = yield* Tenancy.write(sql, entry.tenantId)(sql`
         INSERT INTO deliveries (tenant_id, idempotency_key, campaign_id, contact_id, channel, recipient,
                                 subject, body, outcome, detail, duration_sec, transcript)
         VALUES (${entry.tenantId}, ${entry.idempotencyKey}, ${entry.campaignId}, ${entry.contactId},
                 ${entry.channel}, ${entry.recipient}, ${entry.subject}, ${entry.body}, ${entry.outcome},
                 ${entry.detail}, ${entry.durationSec}, ${entry.transcript})
         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-        RETURNING ${columns}`
+        RETURNING ${columns}`)
       const fresh = (yield* decodeRows(inserted))[0]
       if (fresh !== undefined) return { entry: fresh, duplicate: false } satisfies Recorded
       // The key existed: a concurrent insert has committed by now (ON CONFLICT waited for it),
       // so a fresh statement sees the original.
-      const original = (yield* decodeRows(yield* select(entry.tenantId, entry.idempotencyKey)))[0]
+      const original = (yield* decodeRows(yield* Tenancy.read(sql, entry.tenantId)(select(entry.tenantId, entry.idempotencyKey))))[0]
       if (original === undefined) {
         return yield* Effect.fail(
           Errors.make(
@@ -147,7 +148,6 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
       }
       return { entry: original, duplicate: true } satisfies Recorded
     },
-    (effect, entry) => Tenancy.within(sql, entry.tenantId)(effect),
     Effect.mapError(Errors.refine("DeliveryLedger.record")),
     Effect.withSpan("DeliveryLedger.record", { captureStackTrace: false })
   )

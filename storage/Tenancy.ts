@@ -17,9 +17,9 @@
  * query waits behind it) it travels with the scope's first query; only `COMMIT` (or
  * `ROLLBACK`) is waited for. The answer is checked before the commit, and a query sent
  * behind a failed opening runs in an aborted transaction (it fails) or outside any tenant
- * (it sees nothing), never with another tenant's rights. A single read (`read`) costs one
- * round trip in all: its transaction is `READ ONLY`, so `COMMIT` is sent behind it without
- * waiting.
+ * (it sees nothing), never with another tenant's rights. A single statement costs one round
+ * trip in all, its `COMMIT` sent behind it without waiting: a read (`read`, in a `READ ONLY`
+ * transaction) or a write (`write`: a failed statement is rolled back by that `COMMIT`).
  *
  * The principal, the agent it acts through and the trace id are kept in a `FiberRef`
  * (`withActor`) and written into every audit-log row by the audit trigger.
@@ -115,14 +115,23 @@ const transaction = <A, E, R>(
     )
   ).pipe(Effect.withSpan("sql.transaction", { kind: "client" }))
 
-// One read-only statement on a reserved connection: the opening, the statement and `COMMIT`
-// are each queued on the connection before the next is sent (`Runtime.runFork` starts a fiber
+// One statement on a reserved connection: the opening, the statement and `COMMIT` are each
+// queued on the connection before the next is sent (`Runtime.runFork` starts a fiber
 // synchronously up to its driver call, as above), so they travel together and cost one round
-// trip. A transaction that cannot write loses nothing by committing whatever happened in it:
-// a failed opening leaves the statement failing in an aborted transaction (or seeing no
-// tenant's rows), and the commit then rolls back. Once sent, the three are waited for.
-const readTransaction = <A extends object>(
+// trip. Once sent, the three are waited for.
+// - Read only: a transaction that cannot write loses nothing by committing whatever happened
+//   in it: a failed opening leaves the statement failing in an aborted transaction (or seeing
+//   no tenant's rows), and the commit then rolls back.
+// - A write: a failed statement aborts the transaction, and the `COMMIT` behind it rolls it
+//   back (Postgres answers it without an error), so nothing of it stays and the connection
+//   is clean for the next user. The opening fails only as a whole, before `BEGIN` ran or
+//   after (its settings are literals of a fixed form): after, the statement fails in the
+//   aborted transaction; before, it runs outside any tenant scope, where row-level security
+//   lets no row of any tenant be written (the settings it checks are unset). Either way the
+//   opening's failure is the result.
+const oneStatement = <A extends object>(
   sql: SqlClient.SqlClient,
+  begin: "BEGIN" | "BEGIN READ ONLY",
   settings: string,
   statement: Statement.Statement<A>
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
@@ -132,7 +141,7 @@ const readTransaction = <A extends object>(
         const conn = yield* sql.reserve
         const [text, params] = statement.compile()
         const send = Runtime.runFork(yield* Effect.runtime<never>())
-        const opening = send(conn.executeUnprepared(`BEGIN READ ONLY; ${settings}`, [], undefined))
+        const opening = send(conn.executeUnprepared(`${begin}; ${settings}`, [], undefined))
         const reading = send(conn.execute(text, params, undefined))
         // answered after the statement: once it is, so are the two before it
         const closed = yield* Effect.exit(conn.executeUnprepared("COMMIT", [], undefined))
@@ -182,7 +191,23 @@ export const read =
       if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
         return yield* within(sql, tenant)(statement)
       }
-      return yield* readTransaction(sql, settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
+      return yield* oneStatement(sql, "BEGIN READ ONLY", settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
+    })
+
+/**
+ * Runs one statement that writes (an `INSERT … RETURNING`, say) on `sql` in a scope of
+ * `tenant`, as `within` would, but in one round trip: a transaction of its own, opened, run
+ * and committed at once; if the statement fails, nothing of it stays. Inside a scope (or any
+ * transaction) it runs there, as `within` does.
+ */
+export const write =
+  (sql: SqlClient.SqlClient, tenant: TenantId) =>
+  <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+    Effect.gen(function* () {
+      if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+        return yield* within(sql, tenant)(statement)
+      }
+      return yield* oneStatement(sql, "BEGIN", settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
     })
 
 /** `within` on the `SqlClient` of the context. */

@@ -44,11 +44,44 @@ describe("Tenancy: round trips (Postgres server)", () => {
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(1)), 4)), "one query per scope, + COMMIT").toBe(10)
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(3)), 4)), "three queries per scope, + COMMIT").toBe(20)
         expect(yield* trips(Effect.repeatN(Tenancy.read(sql, tenant)(sql`SELECT 1`), 4)), "a read: opening, query and COMMIT at once").toBe(5)
+        const insert = (owner: string, id: string) =>
+          sql<{ id: string }>`INSERT INTO campaigns (tenant_id, id, name, goal, spec, status) VALUES (${owner}, ${id}, 'n', 'g', 'null'::jsonb, 'running') RETURNING id`
+        expect(yield* trips(Effect.repeatN(Effect.suspend(() => Tenancy.write(sql, tenant)(insert(tenant, `w-${Math.random()}`))), 3)), "a write: opening, statement and COMMIT at once").toBe(4)
         const failing = Tenancy.within(sql, tenant)(Effect.zipRight(queries(1), Effect.fail("no")))
         expect(yield* trips(Effect.ignore(failing)), "a failing scope, + ROLLBACK").toBe(2)
         // and the settings still hold for the scope's first query, and not after it
         expect(yield* Tenancy.within(sql, tenant)(sql<{ t: string }>`SELECT current_setting('app.tenant_id') AS t`)).toEqual([{ t: tenant }])
         expect(yield* sql<{ t: string | null }>`SELECT nullif(current_setting('app.tenant_id', true), '') AS t`).toEqual([{ t: null }])
+      })
+    ))
+})
+
+describe("Tenancy.write (Postgres server)", () => {
+  it.live("a failed write leaves nothing and a clean connection; another tenant's row is refused; a good one is kept", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = yield* Postgres.freshDatabase
+        const env = yield* Layer.build(Database.layerUrl(db.url, { maxConnections: 1 }))
+        const sql = Context.get(env, SqlClient.SqlClient)
+        const [a, b] = [TenantId.make("write-a"), TenantId.make("write-b")]
+        const insert = (owner: string, id: string) =>
+          sql<{ id: string }>`INSERT INTO campaigns (tenant_id, id, name, goal, spec, status) VALUES (${owner}, ${id}, 'n', 'g', 'null'::jsonb, 'running') RETURNING id`
+        const ids = (tenant: TenantId) => Tenancy.read(sql, tenant)(sql<{ id: string }>`SELECT id FROM campaigns ORDER BY id`)
+
+        expect(yield* Tenancy.write(sql, a)(insert(a, "c1"))).toEqual([{ id: "c1" }])
+        // the same key again: a unique violation, rolled back by the COMMIT sent behind it
+        const duplicate = yield* Effect.flip(Tenancy.write(sql, a)(insert(a, "c1")))
+        expect(duplicate._tag).toBe("SqlError")
+        // a row of another tenant: refused by row-level security
+        const foreign = yield* Effect.flip(Tenancy.write(sql, a)(insert(b, "c2")))
+        expect(String((foreign.cause as { code?: string }).code)).toBe("42501")
+        // the one connection is not left in an aborted transaction: the next write and reads work
+        expect(yield* Tenancy.write(sql, a)(insert(a, "c3"))).toEqual([{ id: "c3" }])
+        expect(yield* ids(a)).toEqual([{ id: "c1" }, { id: "c3" }])
+        expect(yield* ids(b)).toEqual([])
+        // inside a scope it joins the scope's transaction (rolled back with it)
+        yield* Effect.ignore(Tenancy.within(sql, a)(Effect.zipRight(Tenancy.write(sql, a)(insert(a, "c4")), Effect.fail("abort"))))
+        expect(yield* ids(a)).toEqual([{ id: "c1" }, { id: "c3" }])
       })
     ))
 })
