@@ -6,8 +6,9 @@
  * should have is the rendezvous-hashing winner among live nodes, so a join or a leave moves
  * only the partitions it must. A holder that is no longer the winner drains the partition
  * and deletes its lease; the winner then claims it. A holder whose heartbeats stopped is
- * considered dead after `failoverMs` (measured on the observer's own clock: no clock
- * skew), and the winner takes its leases over with a revision-checked update.
+ * considered dead after `failoverMs` (measured on the observer's own clock, and for the
+ * registrations a joining node finds on the server's: no clock skew), and the winner takes
+ * its leases over with a revision-checked update.
  *
  * Fencing: a node refuses to commit work for a partition unless it holds the lease and its
  * last acknowledged heartbeat was sent less than `0.75 × failoverMs` ago. A rival takes over only
@@ -108,17 +109,40 @@ export const start = (
     // decisions wait until the watch has replayed what the bucket holds (a partial view
     // would make this node claim partitions other nodes hold or want)
     let ready = false
+    // Registrations replayed when the watch starts were written some time ago: each is aged
+    // by the server's clock, by how long before the bucket's latest write (this node's own
+    // heartbeat, written just before the watch) it was written. Taken as heard just now, a
+    // node dead for 3 s would look alive for another full `failoverMs` to a node that joins
+    // now; and as rendezvous hashing often hands the dead node's partitions to the newcomer
+    // (a restarted worker, typically), the others would not take them either: failover took
+    // the newcomer's start-up plus `failoverMs` (about 7.5 s in the fault test, not 4.5).
+    // Both times are the server's, so clock skew between nodes does not enter.
+    const replayed: Array<{ readonly id: string; readonly revision: number; readonly writtenAt: number }> = []
+    let latestWrite = 0
     const apply = (e: KvWatchEntry) => {
+      const replaying = !ready
       if (e.isUpdate || (e.delta ?? 0) === 0) ready = true
+      latestWrite = Math.max(latestWrite, e.created.getTime())
       const [kind, rest] = [e.key.slice(0, e.key.indexOf(".")), e.key.slice(e.key.indexOf(".") + 1)]
       const gone = e.operation !== "PUT"
       if (kind === "node") {
         if (gone) nodes.delete(rest)
-        else nodes.set(rest, { revision: e.revision, seenAt: Date.now() })
+        else {
+          nodes.set(rest, { revision: e.revision, seenAt: Date.now() })
+          if (replaying) replayed.push({ id: rest, revision: e.revision, writtenAt: e.created.getTime() })
+        }
       } else if (kind === "part") {
         const p = Number(rest)
         if (gone) leases.delete(p)
         else leases.set(p, { holder: dec.decode(e.value), revision: e.revision })
+      }
+      if (replaying && ready) {
+        const now = Date.now()
+        for (const r of replayed) {
+          const n = nodes.get(r.id)
+          if (n !== undefined && n.revision === r.revision) n.seenAt = now - Math.max(0, latestWrite - r.writtenAt)
+        }
+        replayed.length = 0
       }
     }
 
