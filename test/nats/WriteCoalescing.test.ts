@@ -1,7 +1,8 @@
 /**
  * Write coalescing on a real connection: what a chain of microtasks publishes goes out in
- * one socket write (counted on the connection's own socket), where the client alone writes
- * once per microtask; nothing is lost or reordered; a burst past the client's threshold is
+ * two socket writes (counted on the connection's own socket: the turn's first at once, the
+ * rest at the turn's end), where the client alone writes once per microtask; a lone message
+ * is not delayed; nothing is lost or reordered; a burst past the client's threshold is
  * still written at once; requests, JetStream acks and `flush` work as before. Fails if a
  * client upgrade removes the hook (the connection would then say it is not coalesced).
  */
@@ -53,7 +54,7 @@ const receive = async (subject: string, n: number) => {
 const connectCoalesced = () => Effect.runPromise(connectWith([url], "write-coalescing-test"))
 
 describe("WriteCoalescing (real NATS)", () => {
-  it("the runtime's connections coalesce; a microtask chain of publishes is one write, in order, nothing lost", async () => {
+  it("the runtime's connections coalesce; a microtask chain of publishes is two writes (the turn's first, then the rest), in order, nothing lost", async () => {
     const h = await connectCoalesced()
     try {
       expect(h.writesCoalesced, "the installed client has the hook").toBe(true)
@@ -65,6 +66,24 @@ describe("WriteCoalescing (real NATS)", () => {
       expect(counter.writes).toBeLessThanOrEqual(2)
       await r.done
       expect(r.got).toEqual(Array.from({ length: 200 }, (_, i) => String(i)))
+    } finally {
+      await h.nc.close()
+    }
+  })
+
+  it("a lone message is written at once, not at the end of the turn", async () => {
+    const h = await connectCoalesced()
+    try {
+      const subject = `${randomPrefix()}.lone`
+      const r = await receive(subject, 1)
+      await new Promise((resolve) => setImmediate(resolve))
+      const counter = countWrites(h.nc)
+      h.nc.publish(subject, "only")
+      await Promise.resolve() // the client writes from a microtask
+      await Promise.resolve()
+      expect(counter.writes, "written before the turn ended").toBe(1)
+      await r.done
+      expect(r.got).toEqual(["only"])
     } finally {
       await h.nc.close()
     }
