@@ -179,20 +179,28 @@ export const within =
       return yield* transaction(sql, settings, scoped)
     })
 
-/**
- * Runs one read-only statement on `sql` in a scope of `tenant`, as `within` would, but in one
- * round trip: a transaction of its own, `READ ONLY`, opened, read and committed at once. Inside
- * a scope (or any transaction) it runs there, as `within` does.
- */
-export const read =
+// One statement in a scope of `tenant`: in a transaction of its own, in one round trip
+// (`oneStatement`); inside a scope (or any transaction), there, as `within` runs it.
+const singleStatement =
+  (begin: "BEGIN" | "BEGIN READ ONLY") =>
   (sql: SqlClient.SqlClient, tenant: TenantId) =>
   <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
     Effect.gen(function* () {
       if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
         return yield* within(sql, tenant)(statement)
       }
-      return yield* oneStatement(sql, "BEGIN READ ONLY", settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
+      return yield* oneStatement(sql, begin, settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
     })
+
+/**
+ * Runs one read-only statement on `sql` in a scope of `tenant`, as `within` would, but in one
+ * round trip: a transaction of its own, `READ ONLY`, opened, read and committed at once. Inside
+ * a scope (or any transaction) it runs there, as `within` does.
+ */
+export const read: (
+  sql: SqlClient.SqlClient,
+  tenant: TenantId
+) => <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError> = singleStatement("BEGIN READ ONLY")
 
 /**
  * Runs one statement that writes (an `INSERT … RETURNING`, say) on `sql` in a scope of
@@ -200,15 +208,10 @@ export const read =
  * and committed at once; if the statement fails, nothing of it stays. Inside a scope (or any
  * transaction) it runs there, as `within` does.
  */
-export const write =
-  (sql: SqlClient.SqlClient, tenant: TenantId) =>
-  <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-    Effect.gen(function* () {
-      if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
-        return yield* within(sql, tenant)(statement)
-      }
-      return yield* oneStatement(sql, "BEGIN", settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
-    })
+export const write: (
+  sql: SqlClient.SqlClient,
+  tenant: TenantId
+) => <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError> = singleStatement("BEGIN")
 
 /** `within` on the `SqlClient` of the context. */
 export const withTenant =
