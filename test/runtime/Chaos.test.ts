@@ -98,10 +98,13 @@ it.scopedLive(
           NEXUS_REPLICAS: "3",
           DATABASE_URL: db.url,
           NEXUS_NODE_NAME: `w${i}`,
-          LOG_LEVEL: "Info" // the driver waits for "runtime node up"
+          // the driver waits for "runtime node up"; placement's moves (debug) explain a slow failover
+          LOG_LEVEL: "Debug"
         })
         const workers: Array<WorkerProcess> = []
         for (let i = 0; i < WORKERS; i++) workers.push(yield* spawnWorker(env(i)))
+        // every worker process of the run, killed ones included (their logs explain a slow failover)
+        const spawned: Array<WorkerProcess> = [...workers]
         yield* Effect.forEach(workers, (w) => w.waitForLog(/runtime node up/, 60_000), { discard: true })
 
         // who holds which partition now (from the placement bucket)
@@ -161,6 +164,7 @@ it.scopedLive(
               yield* workers[i]!.stop("SIGKILL")
               kills++
               workers[i] = yield* spawnWorker(env(i))
+              spawned.push(workers[i]!)
               const restarted = workers[i]!
               if (theirs.length > 0) {
                 yield* Crm.waitFor(
@@ -168,7 +172,17 @@ it.scopedLive(
                   Effect.map(holders, (h) => (theirs.every((p) => h.has(p) && h.get(p) !== victimNode) ? true : undefined)),
                   30_000
                 )
-                failovers.push(Date.now() - killedAt)
+                const took = Date.now() - killedAt
+                failovers.push(took)
+                if (took > 10_000) {
+                  // a slow failover: what each node's placement did (the killed node's log included)
+                  const placementLines = (w: WorkerProcess) =>
+                    w.log().split("\n").filter((l) => l.includes("placement:")).slice(-40).join("\n")
+                  console.log(
+                    `chaos: failover of ${victimNode} took ${took} ms (partitions ${theirs.join(",")}); placement logs:\n` +
+                      [...spawned].map((w) => `--- worker pid ${w.pid}${w.exited() ? " (exited)" : ""}\n${placementLines(w)}`).join("\n")
+                  )
+                }
               }
               // the next kill waits for the replacement to be up: the cluster always has two live workers
               yield* restarted.waitForLog(/runtime node up/, 90_000)
@@ -241,7 +255,8 @@ it.scopedLive(
             `lock operations ${lockOps.length}, overlapping lock intervals ${overlaps.length}; spend $${spentUsd.toFixed(4)} of $${BUDGET_USD} (summary $${summary.costUsd?.toFixed(4)})`,
             `kills ${kills} (SIGKILL), NATS server restarts ${natsRestarts}`,
             `failover p50 ${percentile(failovers, 50)} ms, max ${Math.max(...failovers)} ms over ${failovers.length} failovers`,
-            `terminal events ${terminal.length}, deliveries ${deliveries.length}, skipped ${summary.counts.skipped}`
+            `terminal events ${terminal.length}, deliveries ${deliveries.length}, skipped ${summary.counts.skipped}; ` +
+              `summary: completed ${summary.counts.completed}, targeted ${summary.counts.targeted}, actions ${summary.actionsUsed}`
           ].join("\n")
         )
 
