@@ -17,7 +17,7 @@ WORKDIR /app
 # NODE_OPTIONS: a worker's heap sized for its live set, and a young generation sized for
 # its short-lived messages (see bin/Dist.ts, nodeOptions); without the first V8 sizes the
 # heap from the host's memory and a worker's resident set saws up to about twice as high,
-# without the second a fifth of the CPU goes to the collector. Override with
+# without the second the collector takes up to a fifth of the CPU. Override with
 # -e NODE_OPTIONS=... if a process needs more.
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
