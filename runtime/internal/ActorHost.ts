@@ -17,6 +17,7 @@ import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, Fenced, HandlerFailed } from "../Errors.js"
 import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
+import * as AckFloors from "./AckFloors.js"
 import * as Consumption from "./Consumption.js"
 import * as Heartbeat from "./Heartbeat.js"
 import * as MessageSpan from "./MessageSpan.js"
@@ -87,6 +88,8 @@ export interface ActorHost {
 }
 
 const heartbeatEveryMs = 2_000
+/** How old an ack floor must be before applied sequences are pruned below it (see `AckFloors`). */
+const FLOOR_LAG_MS = 5_000
 /** A loaded outbox younger than this is republished (JetStream's de-duplication window is 120 s). */
 const REPUBLISH_WITHIN_MS = 60_000
 
@@ -115,8 +118,8 @@ export const make = <R>(
       number,
       { consumption: Consumption.Consumption; floor: Fiber.RuntimeFiber<void, unknown> }
     >()
-    /** Ack floor (stream sequence) of each partition's consumer: below it nothing is redelivered. */
-    const floors = new Map<number, number>()
+    // ack floors of the partitions' consumers, as old as pruning needs them (see `AckFloors`)
+    const floors = AckFloors.make(FLOOR_LAG_MS)
     const counters = transport.counters
     let running = 0
     let idleWaiters: Array<() => void> = []
@@ -218,7 +221,7 @@ export const make = <R>(
           // the last commit's outbox: published unless its batch may not have been acked
           // (a host died between commit and ack); republishing is harmless within the
           // de-duplication window, and needed if the batch was never published
-          const floor = floors.get(cell.partition) ?? 0
+          const floor = floors.safe(cell.partition)
           const unacked = (stored!.value.ob ?? []).some((q) => q > floor)
           if (unacked || Date.now() - (stored!.value.ot ?? 0) < REPUBLISH_WITHIN_MS) {
             yield* transport.publishWire(o).pipe(Effect.retry(commitRetry))
@@ -326,7 +329,7 @@ export const make = <R>(
           // published, then acked. What is published always matches a committed state.
           const wire = transport.wire(out)
           const codec = codecs.get(cell.def.type)!
-          const floor = floors.get(cell.partition) ?? 0
+          const floor = floors.safe(cell.partition)
           const keep = [...cell.applied, ...applied].filter((q) => q > floor)
           const stored = wire.length > 0 ? { s: codec.encode(state), d: keep, o: wire, ob: applied, ot: Date.now() } : { s: codec.encode(state), d: keep }
           cell.revision = yield* store
@@ -413,7 +416,7 @@ export const make = <R>(
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(
-            Effect.tap((info) => Effect.sync(() => void floors.set(partition, info.ack_floor.stream_seq))),
+            Effect.tap((info) => Effect.sync(() => floors.record(partition, info.ack_floor.stream_seq))),
             Effect.ignore,
             Effect.delay(options.floorRefreshMs),
             Effect.forever
@@ -428,6 +431,7 @@ export const make = <R>(
         if (!p) return
         partitions.delete(partition)
         yield* Fiber.interrupt(p.floor)
+        floors.forget(partition)
         yield* Effect.promise(() => p.consumption.stop())
         // let this partition's actors commit what they started, then forget them
         const mine = () => [...cells.values()].filter((c) => c.partition === partition)
