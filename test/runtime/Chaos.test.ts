@@ -229,7 +229,9 @@ it.scopedLive(
         yield* Fiber.join(driver)
         yield* Fiber.interrupt(progress)
 
-        const summary = all.find((e) => e.json.type === "event.campaign-completed")!.json.payload.summary
+        const completion = all.find((e) => e.json.type === "event.campaign-completed")!
+        const summary = completion.json.payload.summary
+        const completedAt = completion.seq
         const terminal = all.filter((e) => e.json.type === "event.contact-progress" && e.json.payload.phase === "completed")
         const perContact = new Map<string, number>()
         for (const e of terminal) perContact.set(e.json.payload.contactId, (perContact.get(e.json.payload.contactId) ?? 0) + 1)
@@ -256,7 +258,8 @@ it.scopedLive(
             `kills ${kills} (SIGKILL), NATS server restarts ${natsRestarts}`,
             `failover p50 ${percentile(failovers, 50)} ms, max ${Math.max(...failovers)} ms over ${failovers.length} failovers`,
             `terminal events ${terminal.length}, deliveries ${deliveries.length}, skipped ${summary.counts.skipped}; ` +
-              `summary: completed ${summary.counts.completed}, targeted ${summary.counts.targeted}, actions ${summary.actionsUsed}`
+              `summary: completed ${summary.counts.completed}, targeted ${summary.counts.targeted}, actions ${summary.actionsUsed}; ` +
+              `contacts terminal after the campaign completed: ${terminal.filter((e) => e.seq > completedAt).length}`
           ].join("\n")
         )
 
