@@ -256,9 +256,11 @@ layer(Runtime.layer({ partitions: PARTITIONS }), { timeout: 240_000, excludeTest
           `held back ${node.counters.timersHeldBack} times, fired ${node.counters.timersFired} (duplicates suppressed ${node.counters.duplicatesSuppressed}); ` +
           `all done ${times[times.length - 1]! - startedAt} ms after the node started`
       )
-      // the rate, plus the bucket's burst (a tenth of a second's worth), plus a little for
-      // publishes that reach the server closer together than the node fired them
-      expect(maxInSecond, "fires in any one-second window").toBeLessThanOrEqual(RATE * 1.1 + 8)
+      // the rate, plus the bucket's burst (a tenth of a second's worth), plus what reaches the
+      // server closer together than the node fired it: a node's writes leave once per turn of
+      // its event loop (`WriteCoalescing`), so a fire is stored up to a turn (tens of ms under
+      // load) after it was made: 50 ms of the rate
+      expect(maxInSecond, "fires in any one-second window").toBeLessThanOrEqual(RATE * 1.1 + RATE * 0.05)
       expect(spanMs, "spread over at least the time the rate needs").toBeGreaterThanOrEqual(((timers.length - RATE / 10) / RATE) * 1_000 * 0.95)
       expect(spanMs, "and not much longer").toBeLessThan((timers.length / RATE) * 1_000 * 2)
       const done = yield* Crm.waitFor(
