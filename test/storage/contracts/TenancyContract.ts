@@ -18,18 +18,30 @@ import * as Tenancy from "../../../storage/Tenancy.js"
 
 const fresh = (tag: string) => TenantId.make(`${tag}-${randomBytes(4).toString("hex")}`)
 
+/**
+ * Two fresh tenants with `na` and `nb` demo contacts, and a count per tenant that forgets the
+ * tenant filter (no `WHERE tenant_id` at all): row-level security alone decides what it sees.
+ */
+const twoTenants = (tag: string, na: number, nb: number) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const repo = yield* ContactRepo
+    const [a, b] = [fresh(`${tag}-a`), fresh(`${tag}-b`)]
+    yield* repo.insertMany(a, DemoData.contacts(a, na, 1))
+    yield* repo.insertMany(b, DemoData.contacts(b, nb, 2))
+    const forgetful = sql<{ tenant_id: string; n: number }>`SELECT tenant_id, count(*)::int AS n FROM contacts GROUP BY tenant_id`
+    return { a, b, forgetful }
+  })
+
 /** Registers the contract's tests on `it` (environment: a database, `ContactRepo`, `AuditLog`). */
 export const tenancyContract = (it: Vitest.MethodsNonLive<SqlClient.SqlClient | ContactRepo | AuditLog, true>) => {
   it.effect("a query that forgets the tenant filter sees only the scoped tenant, or nothing without a scope", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const repo = yield* ContactRepo
-      const [a, b] = [fresh("rls-a"), fresh("rls-b")]
-      yield* repo.insertMany(a, DemoData.contacts(a, 30, 1))
-      yield* repo.insertMany(b, DemoData.contacts(b, 20, 2))
+      const { a, b, forgetful } = yield* twoTenants("rls", 30, 20)
 
       // no WHERE tenant_id at all
-      const forgetful = sql<{ tenant_id: string; n: number }>`SELECT tenant_id, count(*)::int AS n FROM contacts GROUP BY tenant_id`
       expect(yield* Tenancy.withTenant(a)(forgetful)).toEqual([{ tenant_id: a, n: 30 }])
       expect(yield* Tenancy.withTenant(b)(forgetful)).toEqual([{ tenant_id: b, n: 20 }])
       // outside any tenant scope the application role sees no tenant rows at all
@@ -109,11 +121,7 @@ export const tenancyContract = (it: Vitest.MethodsNonLive<SqlClient.SqlClient | 
   it.effect("a read sees only its tenant, cannot write, leaves the connection clean, and joins an open scope", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const repo = yield* ContactRepo
-      const [a, b] = [fresh("read-a"), fresh("read-b")]
-      yield* repo.insertMany(a, DemoData.contacts(a, 4, 1))
-      yield* repo.insertMany(b, DemoData.contacts(b, 2, 2))
-      const forgetful = sql<{ tenant_id: string; n: number }>`SELECT tenant_id, count(*)::int AS n FROM contacts GROUP BY tenant_id`
+      const { a, b, forgetful } = yield* twoTenants("read", 4, 2)
       expect(yield* Tenancy.read(sql, a)(forgetful)).toEqual([{ tenant_id: a, n: 4 }])
       expect(yield* Tenancy.read(sql, b)(forgetful)).toEqual([{ tenant_id: b, n: 2 }])
 
