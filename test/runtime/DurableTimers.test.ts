@@ -43,6 +43,8 @@ interface Fired {
   readonly token: string
   /** When the server stored it (ms). */
   readonly storedAt: number
+  /** When the node fired it: its envelope's time, set as the scheduler sent it (ms). */
+  readonly firedAt: number
 }
 
 /** Asks the scheduler agent for a timer, as a contact actor does. */
@@ -92,9 +94,9 @@ const firedFor = (tenant: string) =>
         return msgs
       })
       for (const m of batch) {
-        const e = m.json<{ id: string; type: string; payload: { contactId: string; token: string } }>()
+        const e = m.json<{ id: string; type: string; ts: number; payload: { contactId: string; token: string } }>()
         expect(e.type, `only wake-ups in ${tenant}'s mailboxes`).toBe(Dispatch.StepDue.type)
-        out.push({ id: e.id, contactId: e.payload.contactId, token: e.payload.token, storedAt: m.info.timestampNanos / 1e6 })
+        out.push({ id: e.id, contactId: e.payload.contactId, token: e.payload.token, storedAt: m.info.timestampNanos / 1e6, firedAt: e.ts })
       }
       if (batch.length === 0 || batch[batch.length - 1]!.info.pending === 0) break
     }
@@ -244,7 +246,9 @@ layer(Runtime.layer({ partitions: PARTITIONS }), { timeout: 240_000, excludeTest
       const fired = yield* awaitFired(tenant, timers.length, 90_000)
       expectOncePerTimer(timers, fired, "flood")
 
-      const times = fired.map((f) => f.storedAt).sort((a, b) => a - b)
+      // the rate is the node's: counted by when it fired each wake-up (transport and the
+      // server add their own jitter to when it was stored, tens of ms on a loaded machine)
+      const times = fired.map((f) => f.firedAt).sort((a, b) => a - b)
       let maxInSecond = 0
       for (let i = 0, j = 0; i < times.length; i++) {
         while (times[i]! - times[j]! >= 1_000) j++
@@ -256,11 +260,9 @@ layer(Runtime.layer({ partitions: PARTITIONS }), { timeout: 240_000, excludeTest
           `held back ${node.counters.timersHeldBack} times, fired ${node.counters.timersFired} (duplicates suppressed ${node.counters.duplicatesSuppressed}); ` +
           `all done ${times[times.length - 1]! - startedAt} ms after the node started`
       )
-      // the rate, plus the bucket's burst (a tenth of a second's worth), plus what reaches the
-      // server closer together than the node fired it: a node's writes leave once per turn of
-      // its event loop (`WriteCoalescing`), so a fire is stored up to a turn (tens of ms under
-      // load) after it was made: 50 ms of the rate
-      expect(maxInSecond, "fires in any one-second window").toBeLessThanOrEqual(RATE * 1.1 + RATE * 0.05)
+      // the rate, plus the bucket's burst (a tenth of a second's worth), plus a little for
+      // the time between the handler's send and the gate's decision
+      expect(maxInSecond, "fires in any one-second window").toBeLessThanOrEqual(RATE * 1.1 + 8)
       expect(spanMs, "spread over at least the time the rate needs").toBeGreaterThanOrEqual(((timers.length - RATE / 10) / RATE) * 1_000 * 0.95)
       expect(spanMs, "and not much longer").toBeLessThan((timers.length / RATE) * 1_000 * 2)
       const done = yield* Crm.waitFor(
