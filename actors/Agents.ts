@@ -46,30 +46,35 @@ export const planner = Agent.make({
         : null
     if (first === null) return
     const { request } = first
-    let loop = first
-    while (true) {
-      // what the step writes is audited as done for the campaign, through the planner, in this trace
-      // the step's model call may use what is left of the planning budget
-      const left = request.maxCostUsd === undefined ? undefined : Math.max(0, request.maxCostUsd - loop.cost.usd)
-      const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost, m.envelope.ts).pipe(
-        Tenancy.withActor(Tenancy.agentActor(`campaign:${request.campaignId}`, "planner", m.envelope.trace.traceparent)),
-        Llm.capped(left)
-      )
-      ctx.send(topicOf(request.campaignId), PlannerProtocol.PlannerStepRecorded, {
-        campaignId: request.campaignId,
-        step: r.step,
-        maxSteps: Planner.MAX_PLAN_STEPS,
-        cost: r.cost
+    // the steps this message takes count the audience once per filter
+    return yield* Planner.withCountSnapshot(
+      Effect.gen(function* () {
+        let loop = first
+        while (true) {
+          // what the step writes is audited as done for the campaign, through the planner, in this trace
+          // the step's model call may use what is left of the planning budget
+          const left = request.maxCostUsd === undefined ? undefined : Math.max(0, request.maxCostUsd - loop.cost.usd)
+          const r = yield* Planner.step(ctx.tenant, request, loop.steps, loop.cost, m.envelope.ts).pipe(
+            Tenancy.withActor(Tenancy.agentActor(`campaign:${request.campaignId}`, "planner", m.envelope.trace.traceparent)),
+            Llm.capped(left)
+          )
+          ctx.send(topicOf(request.campaignId), PlannerProtocol.PlannerStepRecorded, {
+            campaignId: request.campaignId,
+            step: r.step,
+            maxSteps: Planner.MAX_PLAN_STEPS,
+            cost: r.cost
+          })
+          // workflow control goes to the campaign actor, which asks a person before applying it
+          if (r.control !== null) ctx.send(loop.replyTo as Address.Address, PlannerProtocol.ControlRequested, r.control)
+          if (r.plan !== null) {
+            return ctx.send(loop.replyTo as Address.Address, Campaign.PlanReady, { campaignId: request.campaignId, plan: r.plan, cost: r.cost })
+          }
+          const next: typeof PlannerProtocol.PlanStepRequested.payload.Type = { ...loop, steps: [...loop.steps, r.step], cost: r.cost }
+          if (!r.deterministic) return ctx.send(ctx.self, PlannerProtocol.PlanStepRequested, next)
+          loop = next
+        }
       })
-      // workflow control goes to the campaign actor, which asks a person before applying it
-      if (r.control !== null) ctx.send(loop.replyTo as Address.Address, PlannerProtocol.ControlRequested, r.control)
-      if (r.plan !== null) {
-        return ctx.send(loop.replyTo as Address.Address, Campaign.PlanReady, { campaignId: request.campaignId, plan: r.plan, cost: r.cost })
-      }
-      const next: typeof PlannerProtocol.PlanStepRequested.payload.Type = { ...loop, steps: [...loop.steps, r.step], cost: r.cost }
-      if (!r.deterministic) return ctx.send(ctx.self, PlannerProtocol.PlanStepRequested, next)
-      loop = next
-    }
+    )
   })
 })
 

@@ -66,6 +66,24 @@ export interface StepOutcome {
   readonly deterministic: boolean
 }
 
+/**
+ * Runs `self` (one planning run: the steps one message takes) over one snapshot of audience
+ * counts: a count asked again for the same filter answers from the first read. The loop
+ * counts its audience at the query, at each outreach proposal and at the finish, one
+ * Postgres round trip each on the way to a campaign's first contact; and the plan's
+ * figures then agree with what its steps observed.
+ */
+export const withCountSnapshot = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(ContactRepo, (repo) => {
+    const counts = new Map<string, number>()
+    const count = (tenant: TenantId, f: Campaign.AudienceFilter) => {
+      const key = JSON.stringify([tenant, f.segments, f.industries, f.regions, f.titleKeywords, f.minLeadScore])
+      const hit = counts.get(key)
+      return hit !== undefined ? Effect.succeed(hit) : Effect.tap(repo.count(tenant, f), (n) => Effect.sync(() => counts.set(key, n)))
+    }
+    return Effect.provideService(self, ContactRepo, { ...repo, count })
+  })
+
 /** The last query's audience, or the one the goal implies. */
 const lastFilter = (req: typeof Campaign.PlanRequested.payload.Type, steps: ReadonlyArray<PlannerProtocol.PlanStep>) => {
   const q = [...steps].reverse().find((s) => s.action === "query_contacts" && s.status === "observed")
