@@ -15,6 +15,7 @@ import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effec
 import { join } from "node:path"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import { coalesceWrites } from "./internal/CoalescedWrites.js"
 import * as Embedded from "./internal/Embedded.js"
 import * as Migrations from "./internal/Migrations.js"
 import * as Tenancy from "./Tenancy.js"
@@ -90,12 +91,14 @@ const migrateWith = <E>(owner: Layer.Layer<Database, E>): Effect.Effect<void, E 
   Effect.asVoid(Effect.provide(Migrations.run, owner))
 
 // A pg client that switches to the application role as part of connecting: the pool hands
-// it out only once that succeeded, so no query ever runs on it with the owner's rights.
+// it out only once that succeeded, so no query ever runs on it with the owner's rights. Its
+// socket writes what one drain of the microtask queue issues in one go (`CoalescedWrites`).
 class AppRoleClient extends Pg.Client {
   override connect(): Promise<Pg.Client>
   override connect(callback: ((err: Error) => void) | ((err: null, c: Pg.Client) => void)): void
   override connect(callback?: (err: any, c: Pg.Client) => void): Promise<Pg.Client> | void {
     const connected = super.connect().then(async () => {
+      coalesceWrites((this as unknown as { connection?: { stream?: unknown } }).connection?.stream)
       await this.query(`SET ROLE ${Tenancy.appRole}`)
       return this as Pg.Client
     })
