@@ -103,14 +103,17 @@ export const readStream = async (nats: NatsHandle, stream: string, filter: strin
   const consumer = await nats.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All })
   let n = 0
   try {
-    while (true) {
+    // a fetch returns when it has all it asked for (or at its expiry): ask for what is there
+    let pending = (await consumer.info()).num_pending
+    while (pending > 0) {
       let last: JsMsg | undefined
-      for await (const m of await consumer.fetch({ max_messages: 2000, expires: 2000 })) {
+      for await (const m of await consumer.fetch({ max_messages: Math.min(2000, pending), expires: 2000 })) {
         each(m)
         last = m
         n++
       }
-      if (last === undefined || last.info.pending === 0) break
+      if (last === undefined) break
+      pending = last.info.pending
     }
   } finally {
     await consumer.delete().catch(() => false)
