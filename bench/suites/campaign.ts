@@ -8,7 +8,7 @@
  * the others still report.
  */
 import os from "node:os"
-import { log, percentile, type Row, row, type Suite } from "../Bench.js"
+import { log, now, percentile, type Row, row, type Suite } from "../Bench.js"
 import * as Baseline from "../campaign/Baseline.js"
 import * as Driver from "../campaign/Driver.js"
 import * as InProcess from "../campaign/InProcess.js"
@@ -24,7 +24,7 @@ const sizes = (full: boolean) =>
         baselineContacts: 100_000,
         runtimeSeconds: 60,
         runtimeMax: 100_000,
-        startCampaigns: 50,
+        startCampaigns: 300,
         workers: [1, 2, 4, 8],
         scaleContacts: 50_000,
         scaleWindowMs: 20_000,
@@ -35,7 +35,7 @@ const sizes = (full: boolean) =>
         baselineContacts: 20_000,
         runtimeSeconds: 15,
         runtimeMax: 20_000,
-        startCampaigns: 20,
+        startCampaigns: 100,
         workers: [1, 2, 4],
         scaleContacts: 5_000,
         scaleWindowMs: 8_000,
@@ -155,6 +155,9 @@ const suite: Suite = {
 
         // campaign start: start command to the first contact dispatched (its `contact.engage`
         // seen on the mailbox subjects) and engaged, campaigns one after another
+        // 100 samples at least: over fewer, a p99 is simply the slowest one
+        log(`campaign: ${size.startCampaigns} campaigns of ${START_CONTACTS} contacts, one at a time (start latency)`)
+        const startedAt = now()
         await node.loadContacts("start", START_CONTACTS)
         const dispatches: Array<number> = []
         const firsts: Array<number> = []
@@ -169,14 +172,16 @@ const suite: Suite = {
           planned.push(s.plannedMs)
           accepted.push(s.acceptedMs)
         }
+        log(`campaign: start latency measured in ${((now() - startedAt) / 1000).toFixed(0)} s`)
         return [
-          row(`campaign: start to campaign accepted p50 (${START_CONTACTS}-contact campaigns, one at a time)`, percentile(accepted, 50), "ms"),
+          row(`campaign: start to campaign accepted p50 (${dispatches.length} campaigns of ${START_CONTACTS} contacts, one at a time)`, percentile(accepted, 50), "ms"),
           row(`campaign: start to plan ready p50`, percentile(planned, 50), "ms"),
           row(`campaign: start to first contact dispatched p50`, percentile(dispatches, 50), "ms"),
           row("campaign: start to first contact dispatched p99", percentile(dispatches, 99), "ms", {
             target: "< 20 ms",
             met: percentile(dispatches, 99) < 20
           }),
+          row("campaign: start to first contact dispatched, slowest", Math.max(...dispatches), "ms"),
           row(`campaign: start to first contact engaged (lock taken, draft asked) p50`, percentile(firsts, 50), "ms"),
           row("campaign: start to first contact engaged p99", percentile(firsts, 99), "ms")
         ]
