@@ -4,11 +4,11 @@
  * `pg` writes every protocol message to the socket as it is issued (a prepared statement's
  * Parse/Bind/Describe/Execute/Sync are corked together; separate queries are not). With
  * pipelining, a tenant scope's opening (`BEGIN; set_config…`), its statement and its `COMMIT`
- * are issued one after the other by fibers that run in the same drain of the microtask
- * queue, and each was a write of its own, a system call that also wakes the server. Here the
- * first write corks the socket and a `process.nextTick` uncorks it: Node runs that tick as
- * soon as the callback or the drain of the microtask queue that wrote is done, so what it
- * wrote goes out together, and nothing waits for another turn of the event loop.
+ * are issued back to back (see `Tenancy`), and each was a write of its own, a system call
+ * that also wakes the server. Here the first write corks the socket and a `process.nextTick`
+ * uncorks it: Node runs that tick as soon as the callback or the drain of the microtask
+ * queue that wrote is done, so what it wrote goes out together, and nothing waits for
+ * another turn of the event loop.
  *
  * Measured on 2 cores (in-process 2,500-contact campaigns as `bench/profile.ts` runs them,
  * interleaved, CPU read from `/proc` for every process): socket writes per tenant-scoped

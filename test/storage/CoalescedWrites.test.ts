@@ -48,30 +48,24 @@ const until = (check: () => boolean) =>
     return check()
   })
 
-// three writes, each from a microtask of its own, in one drain of the queue
-const writeFromMicrotasks = (client: net.Socket, parts: ReadonlyArray<string>) =>
-  Effect.sync(() => {
+// three writes, each from a microtask of its own, in one drain of the queue: what arrives,
+// and how many flushes it took
+const threeWritesFromMicrotasks = (coalesced: boolean) =>
+  Effect.gen(function* () {
+    const { client, received, flushes } = yield* pair
+    if (coalesced) expect(coalesceWrites(client)).toBe(true)
     let chain = Promise.resolve()
-    for (const p of parts) chain = chain.then(() => void client.write(p))
+    for (const p of ["a;", "b;", "c;"]) chain = chain.then(() => void client.write(p))
+    expect(yield* until(() => received() === "a;b;c;")).toBe(true)
+    return flushes()
   })
 
 describe("coalesced Postgres writes", () => {
   it.scoped("writes of one microtask drain leave in one flush, in order", () =>
-    Effect.gen(function* () {
-      const { client, received, flushes } = yield* pair
-      expect(coalesceWrites(client)).toBe(true)
-      yield* writeFromMicrotasks(client, ["a;", "b;", "c;"])
-      expect(yield* until(() => received() === "a;b;c;")).toBe(true)
-      expect(flushes()).toBe(1)
-    }))
+    Effect.map(threeWritesFromMicrotasks(true), (flushes) => expect(flushes).toBe(1)))
 
   it.scoped("a plain socket flushes each of them", () =>
-    Effect.gen(function* () {
-      const { client, received, flushes } = yield* pair
-      yield* writeFromMicrotasks(client, ["a;", "b;", "c;"])
-      expect(yield* until(() => received() === "a;b;c;")).toBe(true)
-      expect(flushes()).toBe(3)
-    }))
+    Effect.map(threeWritesFromMicrotasks(false), (flushes) => expect(flushes).toBe(3)))
 
   it.scoped("a write of a later turn is sent in its own turn, not held back", () =>
     Effect.gen(function* () {

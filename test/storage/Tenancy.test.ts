@@ -20,6 +20,10 @@ layer(Layer.mergeAll(ContactRepo.layer, AuditLog.layer).pipe(Layer.provideMerge(
   (it) => tenancyContract(it)
 )
 
+/** A campaign row of `owner` (another tenant's, to test row-level security), by id. */
+const insertCampaign = (sql: SqlClient.SqlClient) => (owner: string, id: string) =>
+  sql<{ id: string }>`INSERT INTO campaigns (tenant_id, id, name, goal, spec, status) VALUES (${owner}, ${id}, 'n', 'g', 'null'::jsonb, 'running') RETURNING id`
+
 describe("Tenancy: round trips (Postgres server)", () => {
   it.live("a tenant scope costs one round trip beyond its own queries (BEGIN and settings travel with the first)", () =>
     Effect.scoped(
@@ -44,8 +48,7 @@ describe("Tenancy: round trips (Postgres server)", () => {
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(1)), 4)), "one query per scope, + COMMIT").toBe(10)
         expect(yield* trips(Effect.repeatN(Tenancy.within(sql, tenant)(queries(3)), 4)), "three queries per scope, + COMMIT").toBe(20)
         expect(yield* trips(Effect.repeatN(Tenancy.read(sql, tenant)(sql`SELECT 1`), 4)), "a read: opening, query and COMMIT at once").toBe(5)
-        const insert = (owner: string, id: string) =>
-          sql<{ id: string }>`INSERT INTO campaigns (tenant_id, id, name, goal, spec, status) VALUES (${owner}, ${id}, 'n', 'g', 'null'::jsonb, 'running') RETURNING id`
+        const insert = insertCampaign(sql)
         expect(yield* trips(Effect.repeatN(Effect.suspend(() => Tenancy.write(sql, tenant)(insert(tenant, `w-${Math.random()}`))), 3)), "a write: opening, statement and COMMIT at once").toBe(4)
         const failing = Tenancy.within(sql, tenant)(Effect.zipRight(queries(1), Effect.fail("no")))
         expect(yield* trips(Effect.ignore(failing)), "a failing scope, + ROLLBACK").toBe(2)
@@ -64,8 +67,7 @@ describe("Tenancy.write (Postgres server)", () => {
         const env = yield* Layer.build(Database.layerUrl(db.url, { maxConnections: 1 }))
         const sql = Context.get(env, SqlClient.SqlClient)
         const [a, b] = [TenantId.make("write-a"), TenantId.make("write-b")]
-        const insert = (owner: string, id: string) =>
-          sql<{ id: string }>`INSERT INTO campaigns (tenant_id, id, name, goal, spec, status) VALUES (${owner}, ${id}, 'n', 'g', 'null'::jsonb, 'running') RETURNING id`
+        const insert = insertCampaign(sql)
         const ids = (tenant: TenantId) => Tenancy.read(sql, tenant)(sql<{ id: string }>`SELECT id FROM campaigns ORDER BY id`)
 
         expect(yield* Tenancy.write(sql, a)(insert(a, "c1"))).toEqual([{ id: "c1" }])
