@@ -108,14 +108,18 @@ it.scopedLive(
         yield* Effect.forEach(workers, (w) => w.waitForLog(/runtime node up/, 60_000), { discard: true })
 
         // who holds which partition now (from the placement bucket)
+        // by a get per partition, each a request with its own timeout, and the whole read
+        // bounded: a stalled read counts as "not yet" and is made again. (A key listing opens
+        // a consumer; once, after the NATS restart, it stalled for 30 s, and the test took
+        // a 4.5 s failover for a 34 s one.)
         const holders = Effect.promise(async () => {
           const out = new Map<number, string>()
-          for await (const k of await placement.keys("part.*")) {
-            const e = await placement.get(k)
-            if (e && e.operation === "PUT") out.set(Number(k.slice(5)), new TextDecoder().decode(e.value))
-          }
+          const entries = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => placement.get(`part.${p}`)))
+          entries.forEach((e, p) => {
+            if (e && e.operation === "PUT") out.set(p, new TextDecoder().decode(e.value))
+          })
           return out
-        })
+        }).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("placement read stalled") }))
         const allPlaced = Effect.map(holders, (h) => (h.size === PARTITIONS ? h : undefined))
         yield* Crm.waitFor("every partition placed", allPlaced, 30_000)
 
