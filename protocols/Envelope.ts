@@ -31,6 +31,11 @@ export const Envelope = Schema.Struct({
   /** Epoch milliseconds at creation. */
   ts: Schema.Number,
   trace: TraceContext,
+  /**
+   * Where replies to this message, and the notice of its failure, go when not to `from`:
+   * set on a message forwarded on someone's behalf (absent: `from`).
+   */
+  replyTo: Schema.optional(Address),
   payload: Schema.Unknown
 })
 export type Envelope = typeof Envelope.Type

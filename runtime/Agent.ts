@@ -22,6 +22,12 @@ export interface SendOptions {
    * window (2 min), whatever caused them. Default: the id derives from the incoming message.
    */
   readonly key?: string
+  /**
+   * Sends on someone's behalf: replies to the message, and the notice if it fails past its
+   * retries, go to this address instead of to this agent (e.g. the actor whose request is
+   * being passed on). Default: replies come back here.
+   */
+  readonly replyTo?: Address.Address
 }
 
 /** What an agent handler sees besides the message. */
@@ -31,7 +37,7 @@ export interface AgentContext {
   readonly envelope: Envelope.Envelope
   /** Queues a message; published after the handler succeeds, with a deterministic id. */
   readonly send: <A, I>(to: Address.Address, def: Message.MessageType<A, I>, payload: A, options?: SendOptions) => void
-  /** Queues a reply to the sender of the message being handled. */
+  /** Queues a reply to the sender of the message being handled (its `replyTo`, if it names one). */
   readonly reply: <A, I>(def: Message.MessageType<A, I>, payload: A) => void
 }
 

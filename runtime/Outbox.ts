@@ -69,9 +69,15 @@ export class Outbox {
 
   /**
    * Queues a message to `to` (an actor, agent or topic address). Its id derives from the
-   * cause and its place in the outbox, or from `options.key` (and the tenant) when given.
+   * cause and its place in the outbox, or from `options.key` (and the tenant) when given;
+   * `options.replyTo` sends it on someone's behalf (see `Agent.SendOptions`).
    */
-  send<A, I>(to: Address.Address, def: Message.MessageType<A, I>, payload: A, options?: { readonly key?: string }): void {
+  send<A, I>(
+    to: Address.Address,
+    def: Message.MessageType<A, I>,
+    payload: A,
+    options?: { readonly key?: string; readonly replyTo?: Address.Address }
+  ): void {
     const id = options?.key !== undefined ? keyedId(this.cause.tenant, options.key) : childId(this.cause.id, this.messages.length)
     this.messages.push({
       to,
@@ -86,7 +92,8 @@ export class Outbox {
         causationId: this.cause.id,
         ts: Date.now(),
         // the current span (the handling of the cause, or a span inside it); else derived
-        trace: { traceparent: Trace.current() ?? childTraceparent(this.cause.trace.traceparent, id) }
+        trace: { traceparent: Trace.current() ?? childTraceparent(this.cause.trace.traceparent, id) },
+        ...(options?.replyTo !== undefined ? { replyTo: options.replyTo } : {})
       }
     })
   }

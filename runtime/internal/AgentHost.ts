@@ -154,7 +154,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           tenant: m.envelope.tenant,
           envelope: m.envelope,
           send: (to, d, p, o) => outbox.send(to, d, p, o),
-          reply: (d, p) => outbox.send(m.envelope.from, d, p)
+          reply: (d, p) => outbox.send(m.envelope.replyTo ?? m.envelope.from, d, p)
         }
         let attempts = 0
         counters.inFlight++
@@ -195,9 +195,10 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           const failure = new HandlerFailed({ receiver: self, messageType: m.type, attempts, message: describe(result.left) })
           const record = yield* refuse(msg, self, failure, m)
           // escalate to the sender: an actor learns that what it asked for failed
-          if (m.envelope.from.startsWith("actor:")) {
+          const sender = m.envelope.replyTo ?? m.envelope.from
+          if (sender.startsWith("actor:")) {
             const notice = new Outbox(m.envelope, self)
-            notice.send(m.envelope.from, DeadLetter.DeadLettered, record)
+            notice.send(sender, DeadLetter.DeadLettered, record)
             yield* transport.publish(notice.messages).pipe(Effect.retry(commitRetry))
           }
         }
