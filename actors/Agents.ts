@@ -18,6 +18,7 @@ import * as CampaignHealth from "./analysis/CampaignHealth.js"
 import * as OutcomeAnalysis from "./analysis/OutcomeAnalysis.js"
 import * as Llm from "./llm/Llm.js"
 import { topicOf } from "./CampaignActor.js"
+import * as ChannelPrices from "./channels/ChannelPrices.js"
 import { Channels } from "./Channels.js"
 import * as Content from "./content/Content.js"
 import * as Planner from "./planner/Planner.js"
@@ -109,26 +110,41 @@ export const content = Agent.make({
   })
 })
 
-/** Executor: delivers over a channel, at most once per idempotency key. */
+/**
+ * Executor: delivers over a channel, at most once per idempotency key. An outcome known at
+ * once goes back to the sender, or, when the request asks (`analyse`), straight on to the
+ * analyzer on the sender's behalf: its analysis then answers the sender, one hop sooner.
+ */
 export const executor = Agent.make({
   name: "executor",
   accepts: [Campaign.DeliverRequested],
   concurrency: 64,
   handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Campaign.DeliverRequested)(m)) return
-    const r = m.payload
+    const { analyse, ...r } = m.payload
     const channels = yield* Channels
     const result = yield* channels.deliver({ tenant: ctx.tenant, ...r })
     const ids = { campaignId: r.campaignId, contactId: r.contactId, channel: r.channel, idempotencyKey: r.idempotencyKey }
     switch (result._tag) {
-      case "Delivered":
-        return ctx.reply(Campaign.Delivered, {
-          ...ids,
+      case "Delivered": {
+        const delivery: Campaign.DeliveryFacts = {
+          idempotencyKey: r.idempotencyKey,
           outcome: result.outcome,
           detail: result.duplicate ? `${result.detail} (recorded earlier; not sent again)` : result.detail,
           durationSec: result.durationSec,
           transcript: result.transcript
-        })
+        }
+        if (analyse === undefined) return ctx.reply(Campaign.Delivered, { ...ids, ...delivery })
+        // what the analysis may spend: what the contact had left, less what this delivery costs
+        const left = analyse.allowanceLeftUsd
+        const cap = left === null ? {} : { maxCostUsd: Math.max(0, left - ChannelPrices.costUsd(r.channel, delivery.durationSec)) }
+        return ctx.send(
+          Address.agent("analyzer"),
+          Campaign.AnalyseRequested,
+          { ...cap, campaignId: r.campaignId, contactId: r.contactId, channel: r.channel, outcome: delivery.outcome, transcript: delivery.transcript, leadScore: r.leadScore, delivery },
+          { replyTo: m.envelope.replyTo ?? m.envelope.from }
+        )
+      }
       case "Pending":
         return ctx.reply(Dispatch.DeliveryPending, { ...ids, providerRef: result.providerRef, detail: result.detail })
       case "Deferred":
@@ -164,7 +180,8 @@ export const analyzer = Agent.make({
       nextBestAction: a.nextBestAction,
       leadStatus: a.leadStatus,
       model: a.model,
-      cost: a.cost
+      cost: a.cost,
+      ...(r.delivery !== undefined ? { delivery: r.delivery } : {})
     })
   })
 })

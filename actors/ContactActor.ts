@@ -203,8 +203,15 @@ const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: E
         : Engagement.outcomeKnown(state, ctx, updated, next.ended.outcome, next.ended.transcript, next.ended.durationSec)
     }
     if (Message.is(Campaign.Analysed)(m)) {
-      if (a.phase !== "analysing") return state
-      return yield* Engagement.afterAnalysis(state, ctx, lock, Engagement.charge(a, m.payload.cost?.usd ?? 0), m.payload.leadStatus)
+      const d = m.payload.delivery
+      // the executor passed the outcome on: this is where the contact learns of the delivery
+      const analysed = d === undefined
+        ? (a.phase === "analysing" ? a : null)
+        : a.phase === "delivering" && d.idempotencyKey === Engagement.deliveryKey(ctx, a)
+          ? Engagement.delivered(ctx, a, d.outcome, d.durationSec)
+          : null
+      if (analysed === null) return state
+      return yield* Engagement.afterAnalysis(state, ctx, lock, Engagement.charge(analysed, m.payload.cost?.usd ?? 0), m.payload.leadStatus)
     }
     return state
   })

@@ -274,10 +274,27 @@ export const DeliverRequested = Message.define(
     subject: Schema.NullOr(Schema.String),
     body: Schema.String,
     idempotencyKey: Schema.String,
-    leadScore: Schema.Number
+    leadScore: Schema.Number,
+    /**
+     * Pass an outcome known at once straight to the analyzer, on the sender's behalf: the
+     * sender then hears `Analysed` (with the delivery) instead of `Delivered`, one hop
+     * sooner. `allowanceLeftUsd`: what the contact may still spend before this delivery
+     * is charged (null: no limit); the analysis may use what the delivery leaves of it.
+     */
+    analyse: Schema.optional(Schema.Struct({ allowanceLeftUsd: Schema.NullOr(Schema.Number) }))
   }),
   { description: "Ask the executor to deliver a message over a channel, at most once per idempotency key." }
 )
+
+/** A delivery's outcome, carried through the analyzer when the executor passes it on. */
+export const DeliveryFacts = Schema.Struct({
+  idempotencyKey: Schema.String,
+  outcome: DeliveryOutcome,
+  detail: Schema.String,
+  durationSec: Schema.Number,
+  transcript: Schema.NullOr(Schema.String)
+})
+export type DeliveryFacts = typeof DeliveryFacts.Type
 
 /** Executor → contact: what happened. */
 export const Delivered = Message.define(
@@ -295,7 +312,7 @@ export const Delivered = Message.define(
   { description: "The outcome of one delivery." }
 )
 
-/** Contact → analyzer agent: analyse an outcome. */
+/** Contact (or the executor, on its behalf) → analyzer agent: analyse an outcome. */
 export const AnalyseRequested = Message.define(
   "analyzer.analyse-requested",
   Schema.Struct({
@@ -306,7 +323,9 @@ export const AnalyseRequested = Message.define(
     transcript: Schema.NullOr(Schema.String),
     leadScore: Schema.Number,
     /** Most this analysis's model calls may cost (from the contact's allowance; absent: no limit). */
-    maxCostUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+    maxCostUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+    /** The delivery, when the executor passed its outcome on: handed back in `Analysed`. */
+    delivery: Schema.optional(DeliveryFacts)
   }),
   { description: "Ask the analyzer agent to analyse a delivery outcome." }
 )
@@ -323,7 +342,9 @@ export const Analysed = Message.define(
     leadStatus: Schema.Literal("qualified", "nurture", "converted", "unqualified"),
     model: Schema.String,
     objections: Schema.optional(Schema.Array(Schema.String)),
-    cost: Schema.optional(Cost)
+    cost: Schema.optional(Cost),
+    /** The delivery analysed, when the executor passed it on (the contact has not heard of it yet). */
+    delivery: Schema.optional(DeliveryFacts)
   }),
   { description: "The analyzer's reading of an outcome." }
 )

@@ -222,7 +222,11 @@ export const preemptible = (a: Active) => a.phase === "drafting" || a.phase === 
 /** The delivery's idempotency key: one per tenant, campaign, contact, touch and channel. */
 export const deliveryKey = (ctx: Actor.ActorContext, a: Active) => `${ctx.tenant}/${a.campaignId}/${a.contact.id}/${a.touch}/${a.channel}`
 
-/** Asks the executor to deliver the kept draft. */
+/**
+ * Asks the executor to deliver the kept draft, and to pass an outcome known at once straight
+ * to the analyzer: the contact then hears `Analysed` with the delivery (`delivered`), not
+ * `Delivered` first. A call left running answers `DeliveryPending` as before.
+ */
 export const deliver = (state: State, ctx: Actor.ActorContext, a: Active): State => {
   const draft = a.draft!
   const key = deliveryKey(ctx, a)
@@ -234,22 +238,28 @@ export const deliver = (state: State, ctx: Actor.ActorContext, a: Active): State
     subject: draft.subject,
     body: draft.body,
     idempotencyKey: key,
-    leadScore: a.contact.leadScore
+    leadScore: a.contact.leadScore,
+    analyse: { allowanceLeftUsd: a.allowance === null ? null : a.allowance.usd - a.spent.usd }
   })
   return { ...state, active: { ...a, phase: "delivering", wake: null, call: a.channel === "voice" ? (a.call ?? VoiceCall.placed(key, null)) : null } }
 }
 
-/** The delivery's outcome is known: ask the analyzer. */
+/** The touch was delivered: one action, and its message or its call minutes, are charged. */
+export const delivered = (ctx: Actor.ActorContext, a: Active, outcome: Campaign.DeliveryOutcome, durationSec: number): Active => {
+  progress(ctx, a.campaignId, "delivered", a.channel)
+  return { ...charge(a, ChannelPrices.costUsd(a.channel, durationSec), 1), phase: "analysing", outcome }
+}
+
+/** The delivery's outcome is known here (a `Delivered`, a call's end): ask the analyzer. */
 export const outcomeKnown = (
   state: State,
   ctx: Actor.ActorContext,
-  delivered: Active,
+  sent: Active,
   outcome: Campaign.DeliveryOutcome,
   transcript: string | null,
   durationSec = 0
 ): State => {
-  // the touch is one action and costs its message or its call minutes
-  const a = charge(delivered, ChannelPrices.costUsd(delivered.channel, durationSec), 1)
+  const a = delivered(ctx, sent, outcome, durationSec)
   ctx.send(Address.agent("analyzer"), Campaign.AnalyseRequested, {
     ...(a.allowance === null ? {} : { maxCostUsd: Math.max(0, a.allowance.usd - a.spent.usd) }),
     campaignId: a.campaignId as never,
@@ -259,8 +269,7 @@ export const outcomeKnown = (
     transcript,
     leadScore: a.contact.leadScore
   })
-  progress(ctx, a.campaignId, "delivered", a.channel)
-  return { ...state, active: { ...a, phase: "analysing", outcome } }
+  return { ...state, active: a }
 }
 
 /** After an analysis: finish, or schedule the next touch of the sequence. */

@@ -2,8 +2,9 @@
  * The runtime without the CRM: the campaign flow's shape on the runtime's own machinery,
  * with handlers that do nothing but route. One actor per contact takes the contact lock,
  * walks the contact through three agents (content, executor, analyzer) that answer at once
- * (no model, no database), emits the same progress events and messages as the contact actor
- * (13 publishes per contact), releases the lock and passivates. The real message types and
+ * (no model, no database; the executor passes the outcome straight to the analyzer, as the
+ * CRM's does), emits the same progress events and messages as the contact actor (12
+ * publishes per contact), releases the lock and passivates. The real message types and
  * payloads are used, so decoding and encoding cost what they cost in production.
  *
  * Against the full campaign it separates what the runtime costs per contact (mailboxes,
@@ -45,7 +46,7 @@ const progress = (ctx: Actor.ActorContext, campaignId: string, phase: "engaged" 
 /** The contact actor's shape, with nothing but routing in its handler. */
 const probe = Actor.make({
   type: "contact",
-  accepts: [Campaign.EngageContact, Campaign.Drafted, Campaign.Delivered, Campaign.Analysed],
+  accepts: [Campaign.EngageContact, Campaign.Drafted, Campaign.Analysed],
   state: State,
   initial: (): State => ({ phase: "idle", campaignId: null, contact: null }),
   isIdle: (s) => s.phase === "done",
@@ -69,24 +70,14 @@ const probe = Actor.make({
           subject: m.payload.subject,
           body: m.payload.body,
           idempotencyKey: `${ctx.tenant}/${campaignId}/${contact.id}/1/email`,
-          leadScore: contact.leadScore
+          leadScore: contact.leadScore,
+          analyse: { allowanceLeftUsd: null }
         })
         progress(ctx, campaignId, "drafted")
         return { ...s, phase: "delivering" as const }
       }
-      if (Message.is(Campaign.Delivered)(m)) {
-        ctx.send(Address.agent("analyzer"), Campaign.AnalyseRequested, {
-          campaignId: campaignId as never,
-          contactId: contact.id,
-          channel: "email",
-          outcome: m.payload.outcome,
-          transcript: null,
-          leadScore: contact.leadScore
-        })
-        progress(ctx, campaignId, "delivered")
-        return { ...s, phase: "analysing" as const }
-      }
       if (Message.is(Campaign.Analysed)(m)) {
+        progress(ctx, campaignId, "delivered")
         progress(ctx, campaignId, "analysed")
         yield* Effect.flatMap(Locks.Locks, (l) => l.release(lockKey(ctx.tenant, ctx.id), `campaign:${campaignId}`))
         ctx.send(topic(campaignId), Campaign.ContactCompleted, {
@@ -122,16 +113,13 @@ const agents = [
     handle: (m, ctx) =>
       Effect.sync(() => {
         const p = m.payload as typeof Campaign.DeliverRequested.payload.Type
-        ctx.reply(Campaign.Delivered, {
-          campaignId: p.campaignId,
-          contactId: p.contactId,
-          channel: p.channel,
-          idempotencyKey: p.idempotencyKey,
-          outcome: "sent",
-          detail: "skeleton",
-          durationSec: 0,
-          transcript: null
-        })
+        const delivery = { idempotencyKey: p.idempotencyKey, outcome: "sent" as const, detail: "skeleton", durationSec: 0, transcript: null }
+        ctx.send(
+          Address.agent("analyzer"),
+          Campaign.AnalyseRequested,
+          { campaignId: p.campaignId, contactId: p.contactId, channel: p.channel, outcome: "sent", transcript: null, leadScore: p.leadScore, delivery },
+          { replyTo: m.envelope.from }
+        )
       })
   }),
   Agent.make({
@@ -147,7 +135,8 @@ const agents = [
           buyingSignals: [],
           nextBestAction: "none",
           leadStatus: "nurture",
-          model: "none"
+          model: "none",
+          ...(p.delivery !== undefined ? { delivery: p.delivery } : {})
         })
       })
   })

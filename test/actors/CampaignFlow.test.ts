@@ -1,7 +1,8 @@
 /**
  * The walking skeleton end to end: a campaign started by publishing its command on NATS
  * (as an external system would) runs through planner, contact actors, content, executor
- * and analyzer agents, and completes; a dashboard client over WebSocket sees every event
+ * and analyzer agents (the executor passing each outcome straight to the analyzer), and
+ * completes; a dashboard client over WebSocket sees every event
  * in order, and a second client resuming from a middle sequence sees exactly the rest.
  */
 import { expect, layer } from "@effect/vitest"
@@ -10,6 +11,7 @@ import { CrmApp } from "../../actors/index.js"
 import * as Gateway from "../../gateway/Gateway.js"
 import * as GatewayConfig from "../../gateway/GatewayConfig.js"
 import { Deployment } from "../../nats/index.js"
+import { NatsClient } from "../../nats/NatsClient.js"
 import { Campaign, Ids } from "../../protocols/index.js"
 import { Node } from "../../runtime/index.js"
 import { CampaignRepo } from "../../storage/CampaignRepo.js"
@@ -31,6 +33,15 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const node = yield* Node.start(CrmApp.nodeOptions)
       const gw = yield* Gateway.Gateway
       const campaignId = Ids.CampaignId.make("cmp-e2e-1")
+
+      // what reaches the contact actors' mailboxes
+      const { subjects } = yield* Deployment.Deployment
+      const { nc } = yield* NatsClient
+      const toContacts: Array<{ type: string; payload: any }> = []
+      const tap = nc.subscribe(`${subjects.prefix}.${tenant}.mbox.*.contact.*`, {
+        callback: (_e, msg) => void toContacts.push(msg.json<{ type: string; payload: any }>())
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => tap.unsubscribe()))
 
       const live = yield* Effect.promise(() => Client.open(`${gw.url}?token=${viewer}`))
       live.send({ op: "subscribe", campaignId })
@@ -71,7 +82,6 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       // in order, and exactly what JetStream holds for this campaign
       const seqs = events.map((e) => e.seq)
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
-      const { subjects } = yield* Deployment.Deployment
       const stored = yield* Crm.readAll(subjects.streams.events, subjects.eventsOf(tenant, "campaign", campaignId))
       expect(seqs).toEqual(stored.map((s) => s.seq))
 
@@ -87,6 +97,13 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const deliveries = yield* ledger.byCampaign(tenant, campaignId)
       expect(deliveries.length).toBe(targeted - completed.counts.skipped)
       expect(new Set(deliveries.map((d) => d.contactId)).size).toBe(deliveries.length)
+      // the executor passed every outcome straight to the analyzer: each contact heard of its
+      // delivery in the analysis (with the delivery's key and outcome), none in a `Delivered` of its own
+      expect(toContacts.filter((m) => m.type === Campaign.Delivered.type)).toEqual([])
+      const analysed = toContacts.filter((m) => m.type === Campaign.Analysed.type)
+      expect(analysed.map((m) => [m.payload.contactId, m.payload.delivery?.idempotencyKey, m.payload.delivery?.outcome]).sort()).toEqual(
+        deliveries.map((d) => [d.contactId, d.idempotencyKey, d.outcome]).sort()
+      )
       const record = yield* (yield* CampaignRepo).get(tenant, campaignId)
       expect(Option.getOrThrow(record).status).toBe("completed")
       expect(node.counters.deadLetters).toBe(0)
