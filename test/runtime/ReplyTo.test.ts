@@ -76,7 +76,8 @@ layer(Runtime.layer({ partitions: 4 }), { timeout: 60_000, excludeTestServices: 
       yield* Crm.waitFor("both outcomes reach the actors", Effect.sync(() => (seen.has("ok") && seen.has("bad") ? true : undefined)))
       expect(seen.get("ok")).toEqual(["answer 1 from agent:b"])
       expect(seen.get("bad")).toEqual(["failed test.pass at agent:b (notice from agent:b)"])
-      // nothing came back to A: it holds no reply and no notice (it is an agent, and was not asked)
+      // B's failure is the only dead letter: a reply or notice sent back to A would have been
+      // refused there (A does not accept them) as a second one
       expect(node.counters.deadLetters).toBe(1)
     })
   )
