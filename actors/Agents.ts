@@ -142,7 +142,7 @@ export const executor = Agent.make({
           Address.agent("analyzer"),
           Campaign.AnalyseRequested,
           { ...cap, campaignId: r.campaignId, contactId: r.contactId, channel: r.channel, outcome: delivery.outcome, transcript: delivery.transcript, leadScore: r.leadScore, delivery },
-          { replyTo: m.envelope.replyTo ?? m.envelope.from }
+          { replyTo: ctx.replyTo }
         )
       }
       case "Pending":

@@ -204,13 +204,10 @@ const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: E
     }
     if (Message.is(Campaign.Analysed)(m)) {
       const d = m.payload.delivery
-      // the executor passed the outcome on: this is where the contact learns of the delivery
-      const analysed = d === undefined
-        ? (a.phase === "analysing" ? a : null)
-        : a.phase === "delivering" && d.idempotencyKey === Engagement.deliveryKey(ctx, a)
-          ? Engagement.delivered(ctx, a, d.outcome, d.durationSec)
-          : null
-      if (analysed === null) return state
+      // with a delivery, the executor passed the outcome on: this is where the contact learns of it
+      const expected = d === undefined ? a.phase === "analysing" : a.phase === "delivering" && d.idempotencyKey === Engagement.deliveryKey(ctx, a)
+      if (!expected) return state
+      const analysed = d === undefined ? a : Engagement.delivered(ctx, a, d.outcome, d.durationSec)
       return yield* Engagement.afterAnalysis(state, ctx, lock, Engagement.charge(analysed, m.payload.cost?.usd ?? 0), m.payload.leadStatus)
     }
     return state

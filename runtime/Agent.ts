@@ -37,7 +37,9 @@ export interface AgentContext {
   readonly envelope: Envelope.Envelope
   /** Queues a message; published after the handler succeeds, with a deterministic id. */
   readonly send: <A, I>(to: Address.Address, def: Message.MessageType<A, I>, payload: A, options?: SendOptions) => void
-  /** Queues a reply to the sender of the message being handled (its `replyTo`, if it names one). */
+  /** Where replies to the message being handled go: its `replyTo`, if it names one, else its sender. */
+  readonly replyTo: Address.Address
+  /** Queues a reply (to `replyTo`). */
   readonly reply: <A, I>(def: Message.MessageType<A, I>, payload: A) => void
 }
 

@@ -118,7 +118,7 @@ const agents = [
           Address.agent("analyzer"),
           Campaign.AnalyseRequested,
           { campaignId: p.campaignId, contactId: p.contactId, channel: p.channel, outcome: "sent", transcript: null, leadScore: p.leadScore, delivery },
-          { replyTo: m.envelope.from }
+          { replyTo: ctx.replyTo }
         )
       })
   }),

@@ -149,12 +149,15 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
     const handle = (def: AgentDefinition<R>, timers: Timers | null, self: Address.Address, msg: JsMsg, m: Message.Decoded) =>
       Effect.gen(function* () {
         const outbox = new Outbox(m.envelope, self)
+        // replies, and the notice of a failure, go here
+        const replyTo = m.envelope.replyTo ?? m.envelope.from
         const ctx: AgentContext = {
           self,
           tenant: m.envelope.tenant,
           envelope: m.envelope,
           send: (to, d, p, o) => outbox.send(to, d, p, o),
-          reply: (d, p) => outbox.send(m.envelope.replyTo ?? m.envelope.from, d, p)
+          replyTo,
+          reply: (d, p) => outbox.send(replyTo, d, p)
         }
         let attempts = 0
         counters.inFlight++
@@ -194,11 +197,10 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           yield* Effect.annotateCurrentSpan("nexus.dead_lettered", true)
           const failure = new HandlerFailed({ receiver: self, messageType: m.type, attempts, message: describe(result.left) })
           const record = yield* refuse(msg, self, failure, m)
-          // escalate to the sender: an actor learns that what it asked for failed
-          const sender = m.envelope.replyTo ?? m.envelope.from
-          if (sender.startsWith("actor:")) {
+          // escalate to whoever asked: an actor learns that what it asked for failed
+          if (replyTo.startsWith("actor:")) {
             const notice = new Outbox(m.envelope, self)
-            notice.send(sender, DeadLetter.DeadLettered, record)
+            notice.send(replyTo, DeadLetter.DeadLettered, record)
             yield* transport.publish(notice.messages).pipe(Effect.retry(commitRetry))
           }
         }
