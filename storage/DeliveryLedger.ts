@@ -5,11 +5,12 @@
  * counted at most once per key, however often its message is redelivered.
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import { Channel, DeliveryOutcome } from "../protocols/Campaign.js"
 import { CampaignId, ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as Batched from "./internal/Batched.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** One recorded delivery. */
@@ -120,37 +121,72 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
   const select = (tenant: TenantId, idempotencyKey: string) =>
     sql`SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND idempotency_key = ${idempotencyKey}`
 
-  // on every delivery: a span without the stack trace `Effect.fn` would capture per call
-  const record = Effect.fnUntraced(
-    function* (entry: NewDelivery) {
-      // one round trip: the insert in a transaction of its own
-      const inserted = yield* Tenancy.write(sql, entry.tenantId)(sql`
-        INSERT INTO deliveries (tenant_id, idempotency_key, campaign_id, contact_id, channel, recipient,
-                                subject, body, outcome, detail, duration_sec, transcript)
-        VALUES (${entry.tenantId}, ${entry.idempotencyKey}, ${entry.campaignId}, ${entry.contactId},
-                ${entry.channel}, ${entry.recipient}, ${entry.subject}, ${entry.body}, ${entry.outcome},
-                ${entry.detail}, ${entry.durationSec}, ${entry.transcript})
-        ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-        RETURNING ${columns}`)
-      const fresh = (yield* decodeRows(inserted))[0]
-      if (fresh !== undefined) return { entry: fresh, duplicate: false } satisfies Recorded
-      // The key existed: a concurrent insert has committed by now (ON CONFLICT waited for it),
-      // so a fresh statement sees the original.
-      const original = (yield* decodeRows(yield* Tenancy.read(sql, entry.tenantId)(select(entry.tenantId, entry.idempotencyKey))))[0]
-      if (original === undefined) {
-        return yield* Effect.fail(
-          Errors.make(
-            "DeliveryLedger.record",
-            "Conflict",
-            `key ${entry.idempotencyKey} conflicted but its row is gone (deleted concurrently)`
-          )
-        )
-      }
-      return { entry: original, duplicate: true } satisfies Recorded
-    },
-    Effect.mapError(Errors.refine("DeliveryLedger.record")),
-    Effect.withSpan("DeliveryLedger.record", { captureStackTrace: false })
-  )
+  /**
+   * Records entries of one tenant in one transaction (one round trip): insert-if-absent,
+   * then, for keys that existed, the originals. A concurrent insert of a key has committed by
+   * then (`ON CONFLICT` waited for it), so the second statement sees it. Each entry gets its
+   * answer, in order; a key repeated in `entries` is recorded once, and the later ones get
+   * it as a duplicate.
+   */
+  const recordAll = (entries: ReadonlyArray<NewDelivery>) =>
+    Effect.gen(function* () {
+      const tenant = entries[0]!.tenantId
+      const inserted = yield* decodeRows(
+        yield* Tenancy.write(sql, tenant)(sql`
+          INSERT INTO deliveries ${sql.insert(
+            entries.map((e) => ({
+              tenant_id: e.tenantId,
+              idempotency_key: e.idempotencyKey,
+              campaign_id: e.campaignId,
+              contact_id: e.contactId,
+              channel: e.channel,
+              recipient: e.recipient,
+              subject: e.subject,
+              body: e.body,
+              outcome: e.outcome,
+              detail: e.detail,
+              duration_sec: e.durationSec,
+              transcript: e.transcript
+            }))
+          )}
+          ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+          RETURNING ${columns}`)
+      )
+      const fresh = new Map(inserted.map((e) => [e.idempotencyKey, e]))
+      const existed = entries.map((e) => e.idempotencyKey).filter((k) => !fresh.has(k))
+      const originals =
+        existed.length === 0
+          ? new Map<string, DeliveryEntry>()
+          : new Map(
+              (yield* decodeRows(
+                yield* Tenancy.read(sql, tenant)(
+                  sql`SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND ${sql.in("idempotency_key", [...new Set(existed)])}`
+                )
+              )).map((e) => [e.idempotencyKey, e])
+            )
+      const claimed = new Set<string>()
+      return entries.map((e): Exit.Exit<Recorded, StorageError> => {
+        const key = e.idempotencyKey
+        const mine = fresh.get(key)
+        if (mine !== undefined) {
+          const first = !claimed.has(key)
+          claimed.add(key)
+          return Exit.succeed({ entry: mine, duplicate: !first })
+        }
+        const original = originals.get(key)
+        return original !== undefined
+          ? Exit.succeed({ entry: original, duplicate: true })
+          : Exit.fail(Errors.make("DeliveryLedger.record", "Conflict", `key ${key} conflicted but its row is gone (deleted concurrently)`))
+      })
+    }).pipe(Effect.mapError(Errors.refine("DeliveryLedger.record")))
+
+  const single = (entry: NewDelivery) => Effect.flatMap(recordAll([entry]), (answers) => answers[0]!)
+
+  // on every delivery: the calls of one turn of the event loop (the executor's deliveries
+  // of one pull) share a transaction, per tenant (`Batched`)
+  const batched = yield* Batched.make({ key: (e: NewDelivery) => e.tenantId, run: recordAll, single, maxBatch: 64 })
+  const record = (entry: NewDelivery) =>
+    batched(entry).pipe(Effect.withSpan("DeliveryLedger.record", { captureStackTrace: false }))
 
   const get = Effect.fn("DeliveryLedger.get")(
     function* (tenant: TenantId, idempotencyKey: string) {
