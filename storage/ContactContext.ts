@@ -13,7 +13,9 @@
  *
  * One assembly costs one round trip on Postgres: every record, memory, graph and
  * stored-vector read, and what the vector store's cached indexes lack, go as one statement
- * (`internal/JsonRows`) in one read-only transaction (`Tenancy.read`); the graph and the
+ * (`internal/JsonRows`) in one read-only transaction (`Tenancy.read`), shared with the other
+ * assemblies of the tenant started in the same turn of the event loop (up to 16, each in
+ * columns of its own: `internal/Batched`); the graph and the
  * stored vector are read beside it when they live in Neo4j or Qdrant. Then, after at most
  * one batched embedding call, the two similarity searches: in memory over the indexes the
  * statement caught up, or as the vector store's own searches when it could not (no index
@@ -32,6 +34,7 @@ import type { Episode } from "./Episode.js"
 import { EpisodicMemory } from "./EpisodicMemory.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
+import * as Batched from "./internal/Batched.js"
 import * as JsonRows from "./internal/JsonRows.js"
 import type { JsonRead } from "./internal/JsonRows.js"
 import { KnowledgeGraph, type Neighbourhood, nodeId } from "./KnowledgeGraph.js"
@@ -216,6 +219,8 @@ const factsOf = (
 
 // How many query embeddings `make` keeps.
 const QUERY_EMBEDDINGS = 64
+// Most assemblies read in one statement.
+const MAX_BATCH = 16
 
 /** Builds the service over the three layers (and the SQL client that records and memory live in). */
 export const make = Effect.gen(function* () {
@@ -240,24 +245,16 @@ export const make = Effect.gen(function* () {
     if (queryEmbeddings.size > QUERY_EMBEDDINGS) queryEmbeddings.delete(queryEmbeddings.keys().next().value!)
   }
 
-  // one span, without the stack trace `Effect.fn` would capture at every call
-  const assemble = Effect.fnUntraced(function* (tenant: TenantId, contactId: ContactId, options: AssembleOptions = {}) {
-    const budget = Math.max(0, Math.floor(options.tokenBudget ?? 1000))
-    const query = options.query ?? ""
-    const asOf = options.asOf ?? new Date(yield* Clock.currentTimeMillis)
-    const me = nodeId("contact", contactId)
+  // Every read of one assembly that lives in Postgres, as one statement's columns.
+  const readsOf = (tenant: TenantId, contactId: ContactId, me: string, query: string, asOf: Date, own: boolean) => {
     // A transaction of our own writes nothing, so what it reads of the vector store is committed
     // and may catch the shared index up; inside a caller's transaction the searches go as usual.
-    const own = Option.isNone(yield* Effect.serviceOption(SqlClient.TransactionConnection))
     const changesOf = (collection: string): JsonRead<Option.Option<Changes>, ParseResult.ParseError> => {
       if (pgVectors === undefined || !own) return absent()
       const read = pgVectors.reads.changes(tenant, collection)
       return { json: read.json, decode: (json) => Effect.map(read.decode(json), Option.some) }
     }
-
-    // every read that lives in Postgres as one statement in one round trip; the graph and the
-    // stored vector beside it when they live in Neo4j or Qdrant
-    const select = JsonRows.select(sql, {
+    return {
       found: contacts.reads.get(tenant, contactId),
       objections: memory.reads.openObjections(tenant, contactId),
       episodes: memory.reads.recall(tenant, { contactId, limit: 12, ...(query ? { query } : {}), asOf }),
@@ -265,11 +262,40 @@ export const make = Effect.gen(function* () {
       stored: pgVectors !== undefined ? pgVectors.reads.get(tenant, collections.contacts, contactId) : absent<Point>(),
       contactChanges: changesOf(collections.contacts),
       conversationChanges: changesOf(collections.conversations)
-    })
-    const local = Tenancy.read(sql, tenant)(select.statement).pipe(
-      Effect.flatMap(select.decode),
-      Effect.mapError(Errors.refine("ContactContext.assemble"))
+    }
+  }
+  type Reads = ReturnType<typeof readsOf>
+  interface Request {
+    readonly tenant: TenantId
+    readonly reads: Reads
+  }
+  const refine = Errors.refine("ContactContext.assemble")
+  const readOne = (r: Request) => {
+    const select = JsonRows.select(sql, r.reads)
+    return Tenancy.read(sql, r.tenant)(select.statement).pipe(Effect.flatMap(select.decode), Effect.mapError(refine))
+  }
+  // the assemblies of one turn of the event loop (the content agent's drafts of one pull)
+  // read in one statement, per tenant (`Batched`); each decodes its own columns
+  const readMany = (rs: ReadonlyArray<Request>) => {
+    const select = JsonRows.selectAll(sql, rs.map((r) => r.reads))
+    return Tenancy.read(sql, rs[0]!.tenant)(select.statement).pipe(
+      Effect.mapError(refine),
+      Effect.flatMap((rows) => Effect.forEach(rs, (_, i) => Effect.exit(Effect.mapError(select.decodeAt(rows, i), refine))))
     )
+  }
+  const readBatched = yield* Batched.make({ key: (r: Request) => r.tenant, run: readMany, single: readOne, maxBatch: MAX_BATCH })
+
+  // one span, without the stack trace `Effect.fn` would capture at every call
+  const assemble = Effect.fnUntraced(function* (tenant: TenantId, contactId: ContactId, options: AssembleOptions = {}) {
+    const budget = Math.max(0, Math.floor(options.tokenBudget ?? 1000))
+    const query = options.query ?? ""
+    const asOf = options.asOf ?? new Date(yield* Clock.currentTimeMillis)
+    const me = nodeId("contact", contactId)
+    const own = Option.isNone(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+
+    // every read that lives in Postgres as one statement in one round trip; the graph and the
+    // stored vector beside it when they live in Neo4j or Qdrant
+    const local = readBatched({ tenant, reads: readsOf(tenant, contactId, me, query, asOf, own) })
     const [read, remote] = pgGraph !== undefined && pgVectors !== undefined
       ? [yield* local, nothingRemote]
       : yield* Effect.all([

@@ -121,7 +121,9 @@ class AppRoleClient extends Pg.Client {
  * a statement executes, and every connection acts as the application role.
  */
 const MAX_NAMED = 1_000
-const MAX_NAMED_TEXT = 64 * 1024
+// a batch of 16 context reads is about 72 KB of text (`ContactContext`); unnamed, Postgres
+// parsed and planned it at every call: 220-230 against 265-272 contacts/s (`bench/profile.ts`)
+const MAX_NAMED_TEXT = 256 * 1024
 const statementNames = new Map<string, string>()
 const nameOf = (text: string): string | undefined => {
   const known = statementNames.get(text)

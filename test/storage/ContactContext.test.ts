@@ -82,6 +82,25 @@ layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("Cont
       expect(inScope.text).toBe((yield* of(ids.ben)).text)
     }))
 
+  it.effect("assemblies made at once (read in one statement) answer as those made one at a time", () =>
+    Effect.gen(function* () {
+      const context = yield* ContactContext
+      const asks = [
+        [tenant, ids.ava, "Nexus Voice pricing"],
+        [tenant, ids.ben, "rollout timeline"],
+        [tenant, ContactId.make("nobody"), ""],
+        [TenantId.make("context-other"), ids.ava, ""], // another tenant: none of this tenant's contacts
+        [tenant, ids.avaDup, "Nexus Voice pricing"],
+        [tenant, ids.ava, ""]
+      ] as const
+      const ask = ([t, id, query]: (typeof asks)[number]) => context.assemble(t, id, { tokenBudget: 2000, query, asOf: new Date(now) })
+      const oneByOne = yield* Effect.forEach(asks, ask)
+      const atOnce = yield* Effect.forEach(asks, ask, { concurrency: "unbounded" })
+      expect(atOnce).toEqual(oneByOne)
+      expect(oneByOne.map(Option.isSome)).toEqual([true, true, false, false, true, true])
+      expect(Option.getOrThrow(oneByOne[0]!).sections.episodes[0]).toContain("Pricing for Nexus Voice")
+    }))
+
   it("fit gives each section its share first, then leftovers in priority order", () => {
     const line = (n: number) => "x".repeat(n * 4 - 4) // n tokens with its newline
     const fitted = fit(100, line(10), [
