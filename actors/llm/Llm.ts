@@ -116,12 +116,14 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
 
     const callWithRetry = (m: ModelSpec, req: ProviderRequest, trace: Array<string>) => {
       const provider = providers.get(m.provider)!
-      const once = provider.complete(req).pipe(
-        Effect.timeoutFail({
-          duration: timeoutMs + 1_000,
-          onTimeout: () => LlmError.make(m.provider, m.model, "Timeout", `no answer within ${timeoutMs} ms`)
-        })
-      )
+      const once = provider.inProcess
+        ? provider.complete(req)
+        : provider.complete(req).pipe(
+            Effect.timeoutFail({
+              duration: timeoutMs + 1_000,
+              onTimeout: () => LlmError.make(m.provider, m.model, "Timeout", `no answer within ${timeoutMs} ms`)
+            })
+          )
       const loop = (attempt: number): Effect.Effect<ProviderResponse, LlmError.LlmError> =>
         once.pipe(
           Effect.catchAll((e) => {

@@ -55,6 +55,11 @@ export interface ProviderResponse {
 export interface LlmProvider {
   readonly provider: Provider
   readonly complete: (request: ProviderRequest) => Effect.Effect<ProviderResponse, LlmError>
+  /**
+   * Answers in this process, without I/O (the offline provider): its calls run without the
+   * call timeout, which guards a network call and costs a race of two fibers and a timer.
+   */
+  readonly inProcess?: boolean
 }
 
 /** The providers configured in this process, by name (offline always present). */

@@ -8,9 +8,22 @@ import { Effect } from "effect"
 import type { LlmProvider } from "./LlmProvider.js"
 import { estimateTokens } from "./Usage.js"
 
+// Tokens of a task's output schema: the same schema object on every call of a task, and
+// serialising a large one (the planner's is 13 KB) cost more than the rest of the answer.
+const schemaTokens = new WeakMap<object, number>()
+const tokensOfSchema = (schema: object): number => {
+  let n = schemaTokens.get(schema)
+  if (n === undefined) {
+    n = estimateTokens(JSON.stringify(schema))
+    schemaTokens.set(schema, n)
+  }
+  return n
+}
+
 /** The offline provider. */
 export const provider: LlmProvider = {
   provider: "offline",
+  inProcess: true,
   complete: (r) =>
     Effect.sync(() => {
       const text = JSON.stringify(r.offline(r.input))
@@ -18,7 +31,7 @@ export const provider: LlmProvider = {
         text,
         toolArguments: undefined,
         usage: {
-          inputTokens: estimateTokens(r.system) + estimateTokens(r.prompt) + estimateTokens(JSON.stringify(r.output.schema)),
+          inputTokens: estimateTokens(r.system) + estimateTokens(r.prompt) + tokensOfSchema(r.output.schema),
           cachedInputTokens: 0,
           cacheWriteTokens: 0,
           outputTokens: estimateTokens(text)
