@@ -13,6 +13,10 @@
  * own through `single`, so one bad item fails only its own call. A caller inside a
  * transaction (or a tenant scope) bypasses the batch: its call must be part of that
  * transaction, and `single` runs there.
+ *
+ * A batch runs in a fiber of the store, not of its callers: their fiber refs (the author
+ * `Tenancy.withActor` names for the audit log, the current span) do not reach it. Batch only
+ * operations that write no audited table (deliveries, reads).
  */
 import { SqlClient } from "@effect/sql"
 import { Deferred, Effect, Exit, FiberId, FiberRef, Option, Runtime } from "effect"
