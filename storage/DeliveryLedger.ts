@@ -122,11 +122,11 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
     sql`SELECT ${columns} FROM deliveries WHERE tenant_id = ${tenant} AND idempotency_key = ${idempotencyKey}`
 
   /**
-   * Records entries of one tenant in one transaction (one round trip): insert-if-absent,
-   * then, for keys that existed, the originals. A concurrent insert of a key has committed by
-   * then (`ON CONFLICT` waited for it), so the second statement sees it. Each entry gets its
-   * answer, in order; a key repeated in `entries` is recorded once, and the later ones get
-   * it as a duplicate.
+   * Records entries of one tenant: one insert-if-absent statement in a transaction of its own
+   * (one round trip), then, only if some keys existed, a second statement reading their
+   * originals. A concurrent insert of a key has committed by then (`ON CONFLICT` waited for
+   * it), so the second statement sees it. Each entry gets its answer, in order; a key
+   * repeated in `entries` is recorded once, and the later ones get it as a duplicate.
    */
   const recordAll = (entries: ReadonlyArray<NewDelivery>) =>
     Effect.gen(function* () {
