@@ -165,12 +165,13 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
             }
           }
         }
-        const { schema, strict } = Task.jsonSchemaOf(task)
+        const { schema, strict, chars: schemaChars } = Task.jsonSchemaOf(task)
+        const prompt = task.prompt(input)
         const trace: Array<string> = [`route ${task.purpose} (${task.kind}): ${routed.map((m) => m.id).join(" → ")}`]
         let chain = routed
         const maxUsd = options.maxUsd ?? (yield* FiberRef.get(spendCap))
         if (maxUsd !== undefined) {
-          const inputChars = task.system.length + task.prompt(input).length + JSON.stringify(schema).length
+          const inputChars = task.system.length + prompt.length + schemaChars
           const fits = routed.filter((m) => worstCaseUsd(m.id, inputChars, task.maxTokens ?? 1024) <= maxUsd)
           if (fits.length < routed.length) {
             trace.push(`budget $${maxUsd.toFixed(6)}: ${routed.filter((m) => !fits.includes(m)).map((m) => m.id).join(", ")} could cost more, skipped`)
@@ -194,7 +195,7 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
           const req: ProviderRequest = {
             model: m,
             system: task.system,
-            prompt: task.prompt(input),
+            prompt,
             output: { name: task.purpose.replace(/[^A-Za-z0-9_-]/g, "_"), schema, strict },
             mode,
             maxTokens: task.maxTokens ?? 1024,

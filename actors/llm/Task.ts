@@ -27,7 +27,7 @@ export interface Task<I, A> {
 /** Defines a task (identity function that fixes the types). */
 export const make = <I, A>(task: Task<I, A>): Task<I, A> => task
 
-const schemas = new WeakMap<object, { readonly schema: JsonSchema; readonly strict: boolean }>()
+const schemas = new WeakMap<object, { readonly schema: JsonSchema; readonly strict: boolean; readonly chars: number }>()
 
 // keywords OpenAI's strict mode accepts besides structure
 const strictKeywords = new Set([
@@ -51,12 +51,15 @@ export const isStrictCompatible = (s: unknown): boolean => {
   )
 }
 
-/** The JSON schema of a task's output (computed once per task), and whether it is strict-compatible. */
-export const jsonSchemaOf = (task: Task<any, any>): { readonly schema: JsonSchema; readonly strict: boolean } => {
+/**
+ * The JSON schema of a task's output (computed once per task), whether it is
+ * strict-compatible, and the length of its JSON text (what a provider is sent).
+ */
+export const jsonSchemaOf = (task: Task<any, any>): { readonly schema: JsonSchema; readonly strict: boolean; readonly chars: number } => {
   const cached = schemas.get(task)
   if (cached) return cached
   const { $schema: _, ...schema } = JSONSchema.make(task.output) as unknown as Record<string, unknown>
-  const result = { schema, strict: isStrictCompatible(schema) }
+  const result = { schema, strict: isStrictCompatible(schema), chars: JSON.stringify(schema).length }
   schemas.set(task, result)
   return result
 }
