@@ -3,7 +3,7 @@
  * backoff with jitter, only while the error says it is retryable) and what happens after
  * the last attempt (the message is dead-lettered with its error; the actor may escalate).
  */
-import { Duration, Schedule } from "effect"
+import { type Duration, Effect, Schedule } from "effect"
 import { isRetryable } from "./Errors.js"
 
 /** How a failing handler is retried. */
@@ -27,3 +27,19 @@ export const schedule = (policy: SupervisionPolicy) =>
     Schedule.intersect(Schedule.recurs(policy.maxRetries)),
     Schedule.whileInput((e: unknown) => isRetryable(e))
   )
+
+/**
+ * Runs `attempt` under `policy`: what `Effect.retry(attempt, schedule(policy))` does, except
+ * that a first attempt that succeeds (the common case, once per message handled) builds no
+ * retry state. After a first failure the schedule takes over from that failure: it sees the
+ * same errors and waits the same delays as a retry from the start would.
+ */
+export const supervised = <A, E, R>(attempt: Effect.Effect<A, E, R>, policy: SupervisionPolicy): Effect.Effect<A, E, R> =>
+  Effect.catchAll(attempt, (first) => {
+    // the retry's first run replays the failure already seen; the next ones run `attempt` again
+    let replayed = false
+    return Effect.retry(
+      Effect.suspend(() => (replayed ? attempt : ((replayed = true), Effect.fail(first)))),
+      schedule(policy)
+    )
+  })

@@ -268,7 +268,7 @@ export const make = <R>(
       return attempt.pipe(
         // a thrown exception in a handler is a failure like any other: supervise it
         Effect.catchAllDefect((defect) => Effect.fail(defect)),
-        Effect.retry(Supervision.schedule(policy)),
+        (supervisedAttempt) => Supervision.supervised(supervisedAttempt, policy),
         Effect.map((next) => ({ state: next, out: outbox.messages as ReadonlyArray<OutgoingMessage> })),
         Effect.catchAll((error) =>
           Effect.gen(function* () {

@@ -169,7 +169,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           return def.handle(m, ctx)
         }).pipe(
           Effect.catchAllDefect((d) => Effect.fail(d)),
-          Effect.retry(Supervision.schedule(def.supervision ?? Supervision.defaultPolicy)),
+          (attempt) => Supervision.supervised(attempt, def.supervision ?? Supervision.defaultPolicy),
           Effect.either,
           Effect.ensuring(Effect.sync(() => heartbeat.remove(msg))),
           Effect.ensuring(Effect.sync(() => counters.inFlight--))

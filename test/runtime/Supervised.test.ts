@@ -1,0 +1,59 @@
+/**
+ * `Supervision.supervised` against `Effect.retry` with the same schedule: the same attempts
+ * at the same (test clock) times with the same seeded jitter, the same result, the same
+ * final error, a non-retryable error not retried. Only the first successful attempt is
+ * cheaper, which the hosts rely on for every message.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Random, TestClock } from "effect"
+import * as Supervision from "../../runtime/Supervision.js"
+
+const policy: Supervision.SupervisionPolicy = { maxRetries: 4, initialDelay: "100 millis", maxDelay: "1 second" }
+
+/** An attempt that fails `failures` times (retryable unless said), recording when it ran (from `start`). */
+const flaky = (failures: number, retryable: boolean, start: number) => {
+  const at: Array<number> = []
+  const attempt = Effect.gen(function* () {
+    at.push(Math.round(((yield* TestClock.currentTimeMillis) - start) * 1000) / 1000)
+    if (at.length <= failures) return yield* Effect.fail({ _tag: "Flaky", n: at.length, retryable })
+    return `ok after ${at.length}`
+  })
+  return { at, attempt }
+}
+
+type Runner = (attempt: Effect.Effect<string, { _tag: string; n: number }>) => Effect.Effect<string, { _tag: string; n: number }>
+const runners: ReadonlyArray<readonly [string, Runner]> = [
+  ["Effect.retry", (attempt) => Effect.retry(attempt, Supervision.schedule(policy))],
+  ["supervised", (attempt) => Supervision.supervised(attempt, policy)]
+]
+
+/** Runs under a seeded random and the test clock, advancing it until done. */
+const run = (runner: Runner, failures: number, retryable = true) =>
+  Effect.gen(function* () {
+    const { at, attempt } = flaky(failures, retryable, yield* TestClock.currentTimeMillis)
+    const fiber = yield* Effect.fork(Effect.exit(runner(attempt)).pipe(Effect.withRandom(Random.make("seed"))))
+    for (let i = 0; i < 20; i++) yield* TestClock.adjust("1 second")
+    return { exit: yield* Fiber.join(fiber), at }
+  })
+
+describe("Supervision.supervised", () => {
+  for (const failures of [0, 2, 4, 7]) {
+    it.effect(`${failures} failure(s): the same attempts, times and result as Effect.retry`, () =>
+      Effect.gen(function* () {
+        const [retry, supervised] = [yield* run(runners[0]![1], failures), yield* run(runners[1]![1], failures)]
+        expect(supervised.at).toEqual(retry.at)
+        expect(supervised.exit).toEqual(retry.exit)
+        expect(supervised.at.length).toBe(Math.min(failures, policy.maxRetries) + 1)
+        if (failures <= policy.maxRetries) expect(supervised.exit).toEqual(Exit.succeed(`ok after ${failures + 1}`))
+        else expect(supervised.exit).toEqual(Exit.fail({ _tag: "Flaky", n: policy.maxRetries + 1, retryable: true }))
+      }))
+  }
+
+  it.effect("a non-retryable failure is not retried", () =>
+    Effect.gen(function* () {
+      const supervised = yield* run(runners[1]![1], 3, false)
+      expect(supervised.at.length).toBe(1)
+      expect(supervised.exit).toEqual(Exit.fail({ _tag: "Flaky", n: 1, retryable: false }))
+      expect(supervised).toEqual(yield* run(runners[0]![1], 3, false))
+    }))
+})
