@@ -29,17 +29,21 @@ export const schedule = (policy: SupervisionPolicy) =>
   )
 
 /**
- * Runs `attempt` under `policy`: what `Effect.retry(attempt, schedule(policy))` does, except
- * that a first attempt that succeeds (the common case, once per message handled) builds no
- * retry state. After a first failure the schedule takes over from that failure: it sees the
- * same errors and waits the same delays as a retry from the start would.
+ * What `Effect.retry(effect, policy)` does, except that a first attempt that succeeds (the
+ * common case: the runtime retries every handler, commit and publish) builds no retry
+ * state. After a first failure the schedule takes over from that failure: it sees the same
+ * errors and waits the same delays as a retry from the start would.
  */
-export const supervised = <A, E, R>(attempt: Effect.Effect<A, E, R>, policy: SupervisionPolicy): Effect.Effect<A, E, R> =>
-  Effect.catchAll(attempt, (first) => {
-    // the retry's first run replays the failure already seen; the next ones run `attempt` again
+export const retrying = <A, E, R, Out, R2>(effect: Effect.Effect<A, E, R>, policy: Schedule.Schedule<Out, E, R2>): Effect.Effect<A, E, R | R2> =>
+  Effect.catchAll(effect, (first) => {
+    // the retry's first run replays the failure already seen; the next ones run `effect` again
     let replayed = false
     return Effect.retry(
-      Effect.suspend(() => (replayed ? attempt : ((replayed = true), Effect.fail(first)))),
-      schedule(policy)
+      Effect.suspend(() => (replayed ? effect : ((replayed = true), Effect.fail(first)))),
+      policy
     )
   })
+
+/** Runs a handler's `attempt` under `policy` (`retrying` with `schedule(policy)`). */
+export const supervised = <A, E, R>(attempt: Effect.Effect<A, E, R>, policy: SupervisionPolicy): Effect.Effect<A, E, R> =>
+  retrying(attempt, schedule(policy))

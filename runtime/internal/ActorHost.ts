@@ -224,7 +224,7 @@ export const make = <R>(
           const floor = floors.safe(cell.partition)
           const unacked = (stored!.value.ob ?? []).some((q) => q > floor)
           if (unacked || Date.now() - (stored!.value.ot ?? 0) < REPUBLISH_WITHIN_MS) {
-            yield* transport.publishWire(o).pipe(Effect.retry(commitRetry))
+            yield* Supervision.retrying(transport.publishWire(o), commitRetry)
             counters.outboxRepublished += o.length
           }
         }
@@ -301,10 +301,12 @@ export const make = <R>(
       Schedule.intersect(Schedule.recurs(30)),
       Schedule.whileOutput(() => !closed)
     )
+    // a state write refused for a stale revision is not retried: another host wrote the state
+    const saveRetry = commitRetry.pipe(Schedule.whileInput((e: { readonly _tag: string }) => e._tag !== "StateConflict"))
 
     const processBatch = (cell: Cell, batch: ReadonlyArray<Item>) =>
       Effect.gen(function* () {
-        if (!cell.loaded) yield* load(cell).pipe(Effect.retry(commitRetry))
+        if (!cell.loaded) yield* Supervision.retrying(load(cell), commitRetry)
         let state = cell.state
         const applied: Array<number> = []
         const out: Array<OutgoingMessage> = []
@@ -332,12 +334,10 @@ export const make = <R>(
           const floor = floors.safe(cell.partition)
           const keep = [...cell.applied, ...applied].filter((q) => q > floor)
           const stored = wire.length > 0 ? { s: codec.encode(state), d: keep, o: wire, ob: applied, ot: Date.now() } : { s: codec.encode(state), d: keep }
-          cell.revision = yield* store
-            .save(cell.key, stored, cell.revision)
-            .pipe(Effect.retry({ schedule: commitRetry, while: (e) => e._tag !== "StateConflict" }))
+          cell.revision = yield* Supervision.retrying(store.save(cell.key, stored, cell.revision), saveRetry)
           cell.state = state
           cell.applied = new Set(keep)
-          yield* transport.publishWire(wire).pipe(Effect.retry(commitRetry))
+          yield* Supervision.retrying(transport.publishWire(wire), commitRetry)
         }
         for (const item of batch) item.msg.ack()
       })

@@ -192,7 +192,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
             }
             counters.timersFired++
           }
-          yield* transport.publish(outbox.messages).pipe(Effect.retry(commitRetry))
+          yield* Supervision.retrying(transport.publish(outbox.messages), commitRetry)
         } else {
           yield* Effect.annotateCurrentSpan("nexus.dead_lettered", true)
           const failure = new HandlerFailed({ receiver: self, messageType: m.type, attempts, message: describe(result.left) })

@@ -9,6 +9,7 @@ import type { Consumer } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Runtime, Schedule } from "effect"
 import { Address, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
 import { Outbox } from "../Outbox.js"
+import * as Supervision from "../Supervision.js"
 import * as Consumption from "./Consumption.js"
 import * as MessageSpan from "./MessageSpan.js"
 import type { Transport } from "./Transport.js"
@@ -59,7 +60,7 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
           Effect.suspend(() => {
             const outbox = new Outbox(m.envelope, m.envelope.from)
             outbox.send(route.to(m.payload), route.command, m.payload)
-            return transport.publish(outbox.messages).pipe(Effect.retry(retry))
+            return Supervision.retrying(transport.publish(outbox.messages), retry)
           }),
           "command.route",
           msg,

@@ -5,7 +5,7 @@
  * cheaper, which the hosts rely on for every message.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Random, TestClock } from "effect"
+import { Effect, Exit, Fiber, Random, Schedule, TestClock } from "effect"
 import * as Supervision from "../../runtime/Supervision.js"
 
 const policy: Supervision.SupervisionPolicy = { maxRetries: 4, initialDelay: "100 millis", maxDelay: "1 second" }
@@ -55,5 +55,17 @@ describe("Supervision.supervised", () => {
       expect(supervised.at.length).toBe(1)
       expect(supervised.exit).toEqual(Exit.fail({ _tag: "Flaky", n: 1, retryable: false }))
       expect(supervised).toEqual(yield* run(runners[0]![1], 3, false))
+    }))
+
+  it.effect("retrying with a schedule that stops on some errors: as Effect.retry with `while`", () =>
+    Effect.gen(function* () {
+      const policy = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(5)))
+      const stopsOn = (n: number) => (e: { n: number }) => e.n !== n
+      for (const stopAt of [1, 3, 9]) {
+        const viaRetry = yield* run((a) => Effect.retry(a, { schedule: policy, while: stopsOn(stopAt) }), 7)
+        const viaRetrying = yield* run((a) => Supervision.retrying(a, policy.pipe(Schedule.whileInput(stopsOn(stopAt)))), 7)
+        expect(viaRetrying).toEqual(viaRetry)
+        expect(viaRetrying.at.length).toBe(Math.min(stopAt, 6))
+      }
     }))
 })
