@@ -15,6 +15,7 @@
 import { Context, Effect, Layer } from "effect"
 import type { Campaign, Ids } from "../protocols/index.js"
 import { hash32 } from "../protocols/Subjects.js"
+import * as Trace from "../protocols/Trace.js"
 import { DeliveryLedger } from "../storage/DeliveryLedger.js"
 import type { StorageError } from "../storage/Errors.js"
 import type { ChannelError } from "./channels/ChannelError.js"
@@ -116,7 +117,7 @@ export const layerSandbox: Layer.Layer<Channels, never, DeliveryLedger> = Layer.
           transcript: entry.transcript,
           duplicate
         } satisfies DeliveryResult
-      }, Effect.withSpan("Channels.sandbox.deliver", { captureStackTrace: false }))
+      }, Trace.span("Channels.sandbox.deliver", { captureStackTrace: false }))
     }
   })
 )

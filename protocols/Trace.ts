@@ -70,6 +70,17 @@ export const continueTrace = <A, E, R>(
     })
   })
 
+/**
+ * `Effect.withSpan(name, options)` that makes a span only with a configured tracer. With
+ * Effect's built-in tracer a span is recorded nowhere, yet costs about 5 µs even while
+ * disabled (as inside a message's handling, see `continueTrace`); the spans a node opens for
+ * every contact use this instead.
+ */
+export const span =
+  (name: string, options?: Tracer.SpanOptions) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.tracerWith((tracer) => (tracer === nativeTracer ? effect : Effect.withSpan(effect, name, options)))
+
 /** The `traceparent` of a span. */
 export const ofSpan = (span: Tracer.AnySpan): string => format(span.traceId, span.spanId, span.sampled)
 

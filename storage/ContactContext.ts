@@ -28,6 +28,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, type ParseResult } from "effect"
 import type { ContactSnapshot } from "../protocols/Campaign.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
+import * as Trace from "../protocols/Trace.js"
 import { ContactRepo } from "./ContactRepo.js"
 import { Embeddings } from "./Embeddings.js"
 import type { Episode } from "./Episode.js"
@@ -369,7 +370,7 @@ export const make = Effect.gen(function* () {
       budget,
       facts: factsOf(objections, episodes.map((r) => r.episode), interestEdges)
     })
-  }, Effect.withSpan("ContactContext.assemble", { captureStackTrace: false }))
+  }, Trace.span("ContactContext.assemble", { captureStackTrace: false }))
 
   return { assemble } satisfies ContactContextShape
 })

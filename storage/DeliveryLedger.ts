@@ -8,6 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import { Channel, DeliveryOutcome } from "../protocols/Campaign.js"
 import { CampaignId, ContactId, TenantId } from "../protocols/Ids.js"
+import * as Trace from "../protocols/Trace.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
 import * as Batched from "./internal/Batched.js"
@@ -186,7 +187,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
   // of one pull) share a transaction, per tenant (`Batched`)
   const batched = yield* Batched.make({ key: (e: NewDelivery) => e.tenantId, run: recordAll, single, maxBatch: 64 })
   const record = (entry: NewDelivery) =>
-    batched(entry).pipe(Effect.withSpan("DeliveryLedger.record", { captureStackTrace: false }))
+    batched(entry).pipe(Trace.span("DeliveryLedger.record", { captureStackTrace: false }))
 
   const get = Effect.fn("DeliveryLedger.get")(
     function* (tenant: TenantId, idempotencyKey: string) {

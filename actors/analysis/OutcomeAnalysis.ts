@@ -7,6 +7,7 @@
 import { Effect, Schema } from "effect"
 import type { DeliveryOutcome } from "../../protocols/Campaign.js"
 import type { TenantId } from "../../protocols/Ids.js"
+import * as Trace from "../../protocols/Trace.js"
 import { Llm } from "../llm/Llm.js"
 import * as Task from "../llm/Task.js"
 import * as Offline from "../OfflineModel.js"
@@ -72,4 +73,4 @@ export const analyse = Effect.fnUntraced(function* (tenant: TenantId, input: Ana
   const task = input.transcript !== null && input.transcript.length > 0 ? transcriptTask : outcomeTask
   const answer = yield* llm.run(task, input, { tenant, callKey })
   return { ...answer.value, model: answer.model, cost: answer.cost }
-}, Effect.withSpan("OutcomeAnalysis.analyse", { captureStackTrace: false }))
+}, Trace.span("OutcomeAnalysis.analyse", { captureStackTrace: false }))

@@ -8,6 +8,7 @@
 import { Effect, Option, Schema } from "effect"
 import type { Brief, Channel, ContactSnapshot } from "../../protocols/Campaign.js"
 import type { TenantId } from "../../protocols/Ids.js"
+import * as Trace from "../../protocols/Trace.js"
 import { type AssembledContext, ContactContext, type ContextFacts } from "../../storage/ContactContext.js"
 import { Llm } from "../llm/Llm.js"
 import * as Task from "../llm/Task.js"
@@ -85,7 +86,7 @@ export const write = Effect.fnUntraced(function* (tenant: TenantId, input: Draft
   const answer = yield* llm.run(draftTask, input, { tenant, callKey })
   const filtered = ContentFilter.apply(answer.value, input.contact, input.channel)
   return { ...filtered, model: answer.model, cost: answer.cost }
-}, Effect.withSpan("Content.write", { captureStackTrace: false }))
+}, Trace.span("Content.write", { captureStackTrace: false }))
 
 /**
  * Drafts a message for the request's contact from its assembled context (one assembly; a
@@ -94,4 +95,4 @@ export const write = Effect.fnUntraced(function* (tenant: TenantId, input: Draft
 export const draft = Effect.fnUntraced(function* (tenant: TenantId, request: DraftInput, callKey: string | null) {
   const context = request.context !== undefined ? request.context : yield* contextOf(tenant, request.contact, request.brief)
   return yield* write(tenant, { ...request, context }, callKey)
-}, Effect.withSpan("Content.draft", { captureStackTrace: false }))
+}, Trace.span("Content.draft", { captureStackTrace: false }))

@@ -14,6 +14,7 @@
 import { Context, Duration, Effect, FiberRef, Layer, Option, Random, Schema } from "effect"
 import type { Cost } from "../../protocols/Cost.js"
 import type { TenantId } from "../../protocols/Ids.js"
+import * as Trace from "../../protocols/Trace.js"
 import type { StorageError } from "../../storage/Errors.js"
 import { LlmCallLedger } from "../../storage/LlmCallLedger.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
@@ -255,7 +256,7 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
             cause: last
           })
         )
-      }).pipe(Effect.withSpan("Llm.run", { attributes: { "llm.task": task.purpose }, captureStackTrace: false }))
+      }).pipe(Trace.span("Llm.run", { attributes: { "llm.task": task.purpose }, captureStackTrace: false }))
 
     return { models, run } satisfies LlmService
   })

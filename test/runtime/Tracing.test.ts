@@ -81,6 +81,10 @@ layer(Env, { timeout: 90_000, excludeTestServices: true })("runtime tracing over
       // 1 route + campaign (start, plan ready, 3 completions) + 3 contacts × 3 steps + 3 × 3 agent jobs, and the planner's
       expect(hopsOfTenant.length, "hops").toBeGreaterThanOrEqual(1 + 5 + 9 + 9 + 1)
       for (const name of HOPS) expect(all.some((s) => s.name === name), `a ${name} span`).toBe(true)
+      // the spans a handler opens for each contact (`Trace.span`) are made with a configured tracer
+      for (const name of ["Content.draft", "Content.write", "ContactContext.assemble", "Llm.run", "Channels.sandbox.deliver", "DeliveryLedger.record", "OutcomeAnalysis.analyse"]) {
+        expect(all.some((s) => s.name === name), `a ${name} span`).toBe(true)
+      }
 
       const { completions, ancestors, byId } = leafOf(all)
       expect(completions.length, "completions (of 3) whose ancestors include t-1's handling").toBe(1)
