@@ -36,7 +36,8 @@ export const externalSpan = (traceparent: string): Tracer.ExternalSpan | undefin
 export interface ContinueOptions {
   /** Default `consumer` (a message taken from NATS). */
   readonly kind?: Tracer.SpanKind
-  readonly attributes?: Record<string, unknown>
+  /** The span's attributes, or how to make them (only called when a span is made). */
+  readonly attributes?: Record<string, unknown> | (() => Record<string, unknown>)
 }
 
 /** Effect's built-in tracer: its spans are recorded nowhere (no exporter is configured). */
@@ -66,7 +67,7 @@ export const continueTrace = <A, E, R>(
       kind: options.kind ?? "consumer",
       // a stack trace per span (Effect's default) would cost more than the span, and point here
       captureStackTrace: false,
-      ...(options.attributes === undefined ? {} : { attributes: options.attributes })
+      ...(options.attributes === undefined ? {} : { attributes: typeof options.attributes === "function" ? options.attributes() : options.attributes })
     })
   })
 

@@ -24,7 +24,8 @@ export const around = <A, E, R>(
   const env = decoded.envelope
   return Trace.continueTrace(effect, operation, env.trace.traceparent, {
     kind: "consumer",
-    attributes: {
+    // made only when a span is (with a configured tracer): reading `msg.info` parses the reply subject
+    attributes: () => ({
       "messaging.system": "nats",
       "messaging.operation.type": "process",
       "messaging.destination.name": msg.subject,
@@ -36,6 +37,6 @@ export const around = <A, E, R>(
       "nexus.correlation_id": env.correlationId,
       "nexus.stream_seq": msg.seq,
       "nexus.delivery": msg.info?.deliveryCount ?? 1
-    }
+    })
   })
 }
