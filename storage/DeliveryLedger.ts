@@ -73,6 +73,22 @@ const DeliveryRow = Schema.Struct({
   created_at: Schema.DateFromSelf
 })
 
+/** A delivery as the columns it is inserted with (all but `created_at`, which the database sets). */
+const columnsOf = (e: Omit<typeof DeliveryEntry.Encoded, "createdAt">) => ({
+  tenant_id: e.tenantId,
+  idempotency_key: e.idempotencyKey,
+  campaign_id: e.campaignId,
+  contact_id: e.contactId,
+  channel: e.channel,
+  recipient: e.recipient,
+  subject: e.subject,
+  body: e.body,
+  outcome: e.outcome,
+  detail: e.detail,
+  duration_sec: e.durationSec,
+  transcript: e.transcript
+})
+
 /** A `deliveries` row → `DeliveryEntry`. */
 const DeliveryFromRow = Schema.transform(DeliveryRow, DeliveryEntry, {
   strict: true,
@@ -91,21 +107,7 @@ const DeliveryFromRow = Schema.transform(DeliveryRow, DeliveryEntry, {
     transcript: r.transcript,
     createdAt: r.created_at
   }),
-  encode: (e) => ({
-    tenant_id: e.tenantId,
-    idempotency_key: e.idempotencyKey,
-    campaign_id: e.campaignId,
-    contact_id: e.contactId,
-    channel: e.channel,
-    recipient: e.recipient,
-    subject: e.subject,
-    body: e.body,
-    outcome: e.outcome,
-    detail: e.detail,
-    duration_sec: e.durationSec,
-    transcript: e.transcript,
-    created_at: e.createdAt
-  })
+  encode: (e) => ({ ...columnsOf(e), created_at: e.createdAt })
 })
 
 const decodeRows = Schema.decodeUnknown(Schema.Array(DeliveryFromRow))
@@ -134,22 +136,7 @@ export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient
       const tenant = entries[0]!.tenantId
       const inserted = yield* decodeRows(
         yield* Tenancy.write(sql, tenant)(sql`
-          INSERT INTO deliveries ${sql.insert(
-            entries.map((e) => ({
-              tenant_id: e.tenantId,
-              idempotency_key: e.idempotencyKey,
-              campaign_id: e.campaignId,
-              contact_id: e.contactId,
-              channel: e.channel,
-              recipient: e.recipient,
-              subject: e.subject,
-              body: e.body,
-              outcome: e.outcome,
-              detail: e.detail,
-              duration_sec: e.durationSec,
-              transcript: e.transcript
-            }))
-          )}
+          INSERT INTO deliveries ${sql.insert(entries.map(columnsOf))}
           ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
           RETURNING ${columns}`)
       )
