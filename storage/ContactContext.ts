@@ -271,19 +271,16 @@ export const make = Effect.gen(function* () {
     readonly reads: Reads
   }
   const refine = Errors.refine("ContactContext.assemble")
-  const readOne = (r: Request) => {
-    const select = JsonRows.select(sql, r.reads)
-    return Tenancy.read(sql, r.tenant)(select.statement).pipe(Effect.flatMap(select.decode), Effect.mapError(refine))
-  }
   // the assemblies of one turn of the event loop (the content agent's drafts of one pull)
   // read in one statement, per tenant (`Batched`); each decodes its own columns
   const readMany = (rs: ReadonlyArray<Request>) => {
-    const select = JsonRows.selectAll(sql, rs.map((r) => r.reads))
+    const select = JsonRows.select(sql, rs.map((r) => r.reads))
     return Tenancy.read(sql, rs[0]!.tenant)(select.statement).pipe(
       Effect.mapError(refine),
       Effect.flatMap((rows) => Effect.forEach(rs, (_, i) => Effect.exit(Effect.mapError(select.decodeAt(rows, i), refine))))
     )
   }
+  const readOne = (r: Request) => Effect.flatMap(readMany([r]), (answers) => answers[0]!)
   const readBatched = yield* Batched.make({ key: (r: Request) => r.tenant, run: readMany, single: readOne, maxBatch: MAX_BATCH })
 
   // one span, without the stack trace `Effect.fn` would capture at every call

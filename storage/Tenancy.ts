@@ -179,6 +179,16 @@ export const within =
       return yield* transaction(sql, settings, scoped)
     })
 
+/**
+ * Whether the current fiber runs inside a tenant scope or a transaction: there, a statement
+ * joins what is open (as `within` does) instead of opening a transaction of its own.
+ */
+export const inScope: Effect.Effect<boolean> = Effect.zipWith(
+  FiberRef.get(currentTenant),
+  Effect.serviceOption(SqlClient.TransactionConnection),
+  (tenant, tx) => Option.isSome(tenant) || Option.isSome(tx)
+)
+
 // One statement in a scope of `tenant`: in a transaction of its own, in one round trip
 // (`oneStatement`); inside a scope (or any transaction), there, as `within` runs it.
 const singleStatement =
@@ -186,9 +196,7 @@ const singleStatement =
   (sql: SqlClient.SqlClient, tenant: TenantId) =>
   <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
     Effect.gen(function* () {
-      if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
-        return yield* within(sql, tenant)(statement)
-      }
+      if (yield* inScope) return yield* within(sql, tenant)(statement)
       return yield* oneStatement(sql, begin, settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
     })
 

@@ -166,13 +166,13 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
             }
           }
         }
-        const { schema, strict, chars: schemaChars } = Task.jsonSchemaOf(task)
+        const { schema, strict, chars } = Task.jsonSchemaOf(task)
         const prompt = task.prompt(input)
         const trace: Array<string> = [`route ${task.purpose} (${task.kind}): ${routed.map((m) => m.id).join(" → ")}`]
         let chain = routed
         const maxUsd = options.maxUsd ?? (yield* FiberRef.get(spendCap))
         if (maxUsd !== undefined) {
-          const inputChars = task.system.length + prompt.length + schemaChars
+          const inputChars = task.system.length + prompt.length + chars
           const fits = routed.filter((m) => worstCaseUsd(m.id, inputChars, task.maxTokens ?? 1024) <= maxUsd)
           if (fits.length < routed.length) {
             trace.push(`budget $${maxUsd.toFixed(6)}: ${routed.filter((m) => !fits.includes(m)).map((m) => m.id).join(", ")} could cost more, skipped`)
@@ -197,7 +197,7 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
             model: m,
             system: task.system,
             prompt,
-            output: { name: task.purpose.replace(/[^A-Za-z0-9_-]/g, "_"), schema, strict },
+            output: { name: task.purpose.replace(/[^A-Za-z0-9_-]/g, "_"), schema, strict, chars },
             mode,
             maxTokens: task.maxTokens ?? 1024,
             temperature: task.temperature ?? 0.2,

@@ -26,7 +26,8 @@ export interface ProviderRequest {
   readonly model: ModelSpec
   readonly system: string
   readonly prompt: string
-  readonly output: { readonly name: string; readonly schema: JsonSchema; readonly strict: boolean }
+  /** The answer's JSON schema, whether it fits strict modes, and the length of its JSON text. */
+  readonly output: { readonly name: string; readonly schema: JsonSchema; readonly strict: boolean; readonly chars: number }
   readonly mode: OutputMode
   readonly maxTokens: number
   readonly temperature: number | null

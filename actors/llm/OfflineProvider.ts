@@ -6,19 +6,7 @@
  */
 import { Effect } from "effect"
 import type { LlmProvider } from "./LlmProvider.js"
-import { estimateTokens } from "./Usage.js"
-
-// Tokens of a task's output schema: the same schema object on every call of a task, and
-// serialising a large one (the planner's is 13 KB) cost more than the rest of the answer.
-const schemaTokens = new WeakMap<object, number>()
-const tokensOfSchema = (schema: object): number => {
-  let n = schemaTokens.get(schema)
-  if (n === undefined) {
-    n = estimateTokens(JSON.stringify(schema))
-    schemaTokens.set(schema, n)
-  }
-  return n
-}
+import { estimateTokens, tokensOfLength } from "./Usage.js"
 
 /** The offline provider. */
 export const provider: LlmProvider = {
@@ -31,7 +19,7 @@ export const provider: LlmProvider = {
         text,
         toolArguments: undefined,
         usage: {
-          inputTokens: estimateTokens(r.system) + estimateTokens(r.prompt) + tokensOfSchema(r.output.schema),
+          inputTokens: estimateTokens(r.system) + estimateTokens(r.prompt) + tokensOfLength(r.output.chars),
           cachedInputTokens: 0,
           cacheWriteTokens: 0,
           outputTokens: estimateTokens(text)

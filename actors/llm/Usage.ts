@@ -48,7 +48,10 @@ export const fromAnthropic = (u: unknown): Usage => {
 }
 
 /** The rough token count of a text (4 characters a token), used by the offline model. */
-export const estimateTokens = (text: string): number => Math.ceil(text.length / 4)
+export const estimateTokens = (text: string): number => tokensOfLength(text.length)
+
+/** Estimated tokens of a text of `chars` characters. */
+export const tokensOfLength = (chars: number): number => Math.ceil(chars / 4)
 
 /** The price row of a model, if the table has one. */
 export const priceOf = (modelId: string): ModelPrice | undefined => prices[modelId]

@@ -18,9 +18,8 @@
  * `Tenancy.withActor` names for the audit log, the current span) do not reach it. Batch only
  * operations that write no audited table (deliveries, reads).
  */
-import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Exit, FiberId, FiberRef, Option, Runtime } from "effect"
-import { currentTenant } from "../Tenancy.js"
+import { Deferred, Effect, Exit, FiberId, Runtime } from "effect"
+import { inScope } from "../Tenancy.js"
 
 /** What a batched operation needs. */
 export interface Options<A, B, E> {
@@ -74,9 +73,7 @@ export const make = <A, B, E>(options: Options<A, B, E>): Effect.Effect<(item: A
 
     return (item: A) =>
       Effect.gen(function* () {
-        if (Option.isSome(yield* FiberRef.get(currentTenant)) || Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
-          return yield* options.single(item)
-        }
+        if (yield* inScope) return yield* options.single(item)
         const deferred = Deferred.unsafeMake<B, E>(FiberId.none)
         const key = options.key(item)
         const group = pending.get(key)

@@ -34,12 +34,6 @@ export const rows = (sql: SqlClient.SqlClient, select: Statement.Fragment, order
 export const row = (sql: SqlClient.SqlClient, select: Statement.Fragment): Statement.Fragment =>
   sql`(SELECT to_json(r) FROM (${select}) r LIMIT 1)`
 
-/** Reads as one statement, `SELECT (read) AS name, …`, and how to decode its row. */
-export interface JsonSelect<A, E> {
-  readonly statement: Statement.Statement<Record<string, unknown>>
-  readonly decode: (rows: ReadonlyArray<Record<string, unknown>>) => Effect.Effect<A, E>
-}
-
 /** The decoded values of a set of reads. */
 export type ValuesOf<Reads extends Readonly<Record<string, JsonRead<any, any>>>> = {
   readonly [K in keyof Reads]: Reads[K] extends JsonRead<infer A, any> ? A : never
@@ -48,51 +42,35 @@ export type ValuesOf<Reads extends Readonly<Record<string, JsonRead<any, any>>>>
 /** The decoding error of a set of reads. */
 export type ErrorOf<Reads extends Readonly<Record<string, JsonRead<any, any>>>> = Reads[keyof Reads] extends JsonRead<any, infer E> ? E : never
 
-// The columns of one set of reads, named `<name><suffix>`, and the decoding of them from a row.
-const columnsOf = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(sql: SqlClient.SqlClient, reads: Reads, suffix: string) => {
-  const names = Object.keys(reads)
-  return {
-    columns: names.map((name) => sql`${reads[name]!.json} AS ${sql(`${name}${suffix}`)}`),
-    decode: (row: Record<string, unknown> | undefined): Effect.Effect<ValuesOf<Reads>, ErrorOf<Reads>> => {
-      const out: Record<string, unknown> = {}
-      return Effect.as(
-        Effect.forEach(names, (name) => Effect.map(reads[name]!.decode(row?.[`${name}${suffix}`] ?? null), (a) => void (out[name] = a)), { discard: true }),
-        out as any
-      )
-    }
-  }
-}
-
-/** Combines reads into one statement whose columns are named after them. */
-export const select = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
-  sql: SqlClient.SqlClient,
-  reads: Reads
-): JsonSelect<ValuesOf<Reads>, ErrorOf<Reads>> => {
-  const one = columnsOf(sql, reads, "")
-  return {
-    statement: sql<Record<string, unknown>>`SELECT ${sql.csv(one.columns)}`,
-    decode: (rows) => one.decode(rows[0])
-  }
-}
-
 /**
- * Several sets of reads (of several callers) as one statement: one row whose columns are
- * those of each set, suffixed with its position (`found_0`, `found_1`, …). Each set decodes
- * on its own, so a value one caller cannot decode fails only that caller.
+ * Sets of reads (of one caller or several) as one statement: one row whose columns are the
+ * reads of each set, named after the read and suffixed with the set's position (`found_0`,
+ * `found_1`, …). Each set decodes on its own, so a value one caller cannot decode fails
+ * only that caller.
  */
-export const selectAll = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
+export const select = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
   sql: SqlClient.SqlClient,
   sets: ReadonlyArray<Reads>
 ): {
   readonly statement: Statement.Statement<Record<string, unknown>>
   readonly decodeAt: (rows: ReadonlyArray<Record<string, unknown>>, index: number) => Effect.Effect<ValuesOf<Reads>, ErrorOf<Reads>>
-} => {
-  const all = sets.map((reads, i) => columnsOf(sql, reads, `_${i}`))
-  return {
-    statement: sql<Record<string, unknown>>`SELECT ${sql.csv(all.flatMap((s) => s.columns))}`,
-    decodeAt: (rows, index) => all[index]!.decode(rows[0])
+} => ({
+  statement: sql<Record<string, unknown>>`SELECT ${sql.csv(
+    sets.flatMap((reads, i) => Object.keys(reads).map((name) => sql`${reads[name]!.json} AS ${sql(`${name}_${i}`)}`))
+  )}`,
+  decodeAt: (rows, index) => {
+    const reads = sets[index]!
+    const out: Record<string, unknown> = {}
+    return Effect.as(
+      Effect.forEach(
+        Object.keys(reads),
+        (name) => Effect.map(reads[name]!.decode(rows[0]?.[`${name}_${index}`] ?? null), (a) => void (out[name] = a)),
+        { discard: true }
+      ),
+      out as ValuesOf<Reads>
+    )
   }
-}
+})
 
 const parseTimestamptz = Pg.types.getTypeParser(1184)
 const parseBytea = Pg.types.getTypeParser(17)
