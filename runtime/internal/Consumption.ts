@@ -92,8 +92,15 @@ export interface BoundedConsumption extends Consumption {
 
 /**
  * Consumes with at most `concurrency` handlers in flight: `handle` starts one and calls
- * `done` when it finishes. While all are busy the iterator is not read, so the consumer
- * stops pulling (backpressure); what it buffers is bounded by `concurrency * 2`.
+ * `done` when it finishes. Pulls never ask for more messages than there are free handler
+ * slots (running handlers plus messages asked for and not yet arrived stay within
+ * `concurrency`), so every message the server hands over starts at once: none waits in a
+ * client buffer, unacknowledged and without in-progress acks, until its `ack_wait` runs
+ * out and the server hands it to another worker as well (with a refilling `consume`, a
+ * busy worker held up to twice its concurrency that way). While a slot is free a pull is
+ * outstanding; as slots free up, further pulls of at least a quarter of the slots keep
+ * the pipeline full. A pull that is lost (a server restart, a consumer leader moving)
+ * ends with its expiry or two missed heartbeats, and a new one replaces it.
  */
 export const startBounded = (
   consumer: Consumer,
@@ -101,27 +108,77 @@ export const startBounded = (
   handle: (msg: JsMsg, done: () => void) => void,
   onError: (e: unknown) => void = () => {}
 ): BoundedConsumption => {
+  const chunk = Math.max(1, Math.floor(concurrency / 4))
   let running = 0
-  let wake: (() => void) | null = null
+  /** Messages asked for by outstanding pulls and not yet arrived. */
+  let requested = 0
+  let stopped = false
+  let failedAt = 0
+  const pulls = new Set<ConsumerMessages>()
+  let waiting: Array<() => void> = []
+  const notify = () => {
+    const ws = waiting
+    waiting = []
+    for (const w of ws) w()
+  }
+  const wait = () => new Promise<void>((resolve) => waiting.push(resolve))
   const done = () => {
     running--
-    const w = wake
-    wake = null
-    w?.()
+    notify()
   }
-  const wait = () => new Promise<void>((resolve) => (wake = resolve))
-  const consumption = start(
-    consumer,
-    { max_messages: concurrency * 2 },
-    async (msg) => {
-      running++
-      handle(msg, done)
-      while (running >= concurrency) await wait()
-    },
-    onError
-  )
+  /** One pull of `n` messages, run until it is filled, expires or fails. */
+  const pull = async (n: number) => {
+    requested += n
+    let arrived = 0
+    try {
+      const messages = await consumer.fetch({ max_messages: n, expires: EXPIRES_MS })
+      pulls.add(messages)
+      try {
+        for await (const m of messages) {
+          arrived++
+          requested--
+          // stopping: what still arrives goes back at once rather than after its ack_wait
+          if (stopped) {
+            m.nak()
+            continue
+          }
+          running++
+          handle(m, done)
+        }
+      } finally {
+        pulls.delete(messages)
+      }
+    } catch (e) {
+      if (!stopped) {
+        failedAt = Date.now()
+        onError(e)
+      }
+    } finally {
+      requested -= n - arrived
+      notify()
+    }
+  }
+  const loop = (async () => {
+    while (!stopped) {
+      const free = concurrency - running - requested
+      if (free >= chunk || (free > 0 && requested === 0)) {
+        // after a failed pull (the server restarting, say), pause before the next
+        const pause = failedAt + 500 - Date.now()
+        if (pause > 0) await sleep(pause)
+        if (stopped) break
+        void pull(concurrency - running - requested)
+      }
+      await wait()
+    }
+  })()
   return {
-    stop: consumption.stop,
+    stop: async () => {
+      stopped = true
+      notify()
+      // close() may wait until the iterator is read again: do not wait on it for long
+      await Promise.race([Promise.all([...pulls].map((p) => p.close().catch(() => undefined))), sleep(2_000)])
+      await Promise.race([loop, sleep(2_000)])
+    },
     idle: async () => {
       while (running > 0) await wait()
     }

@@ -1,0 +1,116 @@
+/**
+ * The bounded consumption on a real JetStream consumer: it never holds more messages than
+ * it has free handler slots, so a worker whose handlers are all busy leaves the rest of
+ * the queue to other workers, and no message waits in a client buffer past its ack wait
+ * (which made the server hand it out twice). Handlers here are slower than the ack wait
+ * and keep only their own messages alive with in-progress acks, as the agent host does.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
+import { connect, nanos } from "@nats-io/transport-node"
+import * as Consumption from "../../runtime/internal/Consumption.js"
+import { randomPrefix } from "../fixtures/Nats.js"
+
+const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** A work-queue stream with one durable pull consumer whose ack wait is `ackWaitMs`. */
+const setup = async (ackWaitMs: number) => {
+  const prefix = randomPrefix()
+  const nc = await connect({ servers: url })
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: prefix, subjects: [`${prefix}.>`], retention: RetentionPolicy.Workqueue })
+  await jsm.consumers.add(prefix, { durable_name: "work", ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1 })
+  const js = jetstream(nc)
+  const consumer = await js.consumers.get(prefix, "work")
+  return {
+    prefix,
+    js,
+    consumer,
+    info: () => jsm.consumers.info(prefix, "work"),
+    close: async () => {
+      await jsm.streams.delete(prefix).catch(() => undefined)
+      await nc.close()
+    }
+  }
+}
+
+describe("Consumption.startBounded (real NATS)", () => {
+  it("holds no more messages than free slots: handlers slower than the ack wait see every message once", { timeout: 30_000 }, async () => {
+    const ACK_WAIT_MS = 1_000
+    const HOLD_MS = 1_500
+    const CONCURRENCY = 3
+    const N = 12
+    const env = await setup(ACK_WAIT_MS)
+    try {
+      for (let i = 0; i < N; i++) await env.js.publish(`${env.prefix}.job`, String(i))
+      const deliveries: Array<{ n: string; redelivered: boolean }> = []
+      let running = 0
+      let maxRunning = 0
+      let maxAckPending = 0
+      const consumption = Consumption.startBounded(env.consumer, CONCURRENCY, (msg, done) => {
+        deliveries.push({ n: msg.string(), redelivered: msg.info.redelivered })
+        maxRunning = Math.max(maxRunning, ++running)
+        const heartbeat = setInterval(() => msg.working(), 300)
+        setTimeout(() => {
+          clearInterval(heartbeat)
+          msg.ack()
+          running--
+          done()
+        }, HOLD_MS)
+      })
+      // what the server counts as handed out and not yet acknowledged, while the work runs
+      const sampling = (async () => {
+        while (deliveries.length < N || running > 0) {
+          maxAckPending = Math.max(maxAckPending, (await env.info()).num_ack_pending)
+          await sleep(100)
+        }
+      })()
+      await sampling
+      await consumption.idle()
+      await consumption.stop()
+
+      expect(maxRunning).toBe(CONCURRENCY)
+      expect(maxAckPending, "the server never handed this worker more than its free slots").toBeLessThanOrEqual(CONCURRENCY)
+      expect(deliveries.filter((d) => d.redelivered), "no message went past its ack wait in a buffer").toEqual([])
+      expect(deliveries.map((d) => Number(d.n)).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i))
+      const info = await env.info()
+      expect(info.num_pending + info.num_ack_pending).toBe(0)
+    } finally {
+      await env.close()
+    }
+  })
+
+  it("a second worker takes what the first, all slots busy, leaves in the queue", { timeout: 30_000 }, async () => {
+    const env = await setup(5_000)
+    try {
+      const N = 8
+      for (let i = 0; i < N; i++) await env.js.publish(`${env.prefix}.job`, String(i))
+      const byWorker: Record<string, Array<string>> = { busy: [], free: [] }
+      const releaseBusy: Array<() => void> = []
+      // the busy worker: one slot, its handler waits until released
+      const busy = Consumption.startBounded(env.consumer, 1, (msg, done) => {
+        byWorker.busy!.push(msg.string())
+        releaseBusy.push(() => {
+          msg.ack()
+          done()
+        })
+      })
+      while (byWorker.busy!.length === 0) await sleep(20)
+      // the free worker, on the same consumer, finishes each message at once
+      const free = Consumption.startBounded(env.consumer, 4, (msg, done) => {
+        byWorker.free!.push(msg.string())
+        msg.ack()
+        done()
+      })
+      while (byWorker.free!.length < N - 1) await sleep(20)
+      expect(byWorker.busy, "the busy worker held only the message it works on").toHaveLength(1)
+      for (const r of releaseBusy) r()
+      await busy.idle()
+      await Promise.all([busy.stop(), free.stop()])
+      expect([...byWorker.busy!, ...byWorker.free!].map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i))
+    } finally {
+      await env.close()
+    }
+  })
+})
