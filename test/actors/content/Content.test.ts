@@ -5,12 +5,15 @@
  * about gets the plain template; the same input always gives the same draft.
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { ConfigProvider, Effect, Layer, Option } from "effect"
+import * as Agents from "../../../actors/Agents.js"
 import * as Content from "../../../actors/content/Content.js"
 import * as Model from "../../../actors/Model.js"
 import * as Offline from "../../../actors/OfflineModel.js"
+import { Address, Campaign, Message } from "../../../protocols/index.js"
 import type { ContactSnapshot } from "../../../protocols/Campaign.js"
-import { ContactId, TenantId } from "../../../protocols/Ids.js"
+import { CampaignId, ContactId, TenantId } from "../../../protocols/Ids.js"
+import type { Agent } from "../../../runtime/index.js"
 import { ContactRepo } from "../../../storage/ContactRepo.js"
 import * as Database from "../../../storage/Database.js"
 import * as DemoData from "../../../storage/DemoData.js"
@@ -22,6 +25,37 @@ const now = Date.now()
 const day = (msAgo: number) => new Date(now - msAgo).toLocaleDateString("en-GB", { day: "numeric", month: "long", timeZone: "UTC" })
 const brief = Offline.brief("book a demo with enterprise leads")
 const { ids } = Knowledge
+
+/** Runs the content agent's handler on one draft request; what it replies. */
+const askContentAgent = (contact: ContactSnapshot) =>
+  Effect.gen(function* () {
+    const replies: Array<Message.Decoded> = []
+    const payload: typeof Campaign.DraftRequested.payload.Type = { campaignId: CampaignId.make("c-1"), contact, channel: "email", brief }
+    const envelope = {
+      id: "m-1",
+      type: Campaign.DraftRequested.type,
+      v: 1,
+      tenant,
+      from: Address.actor("contact", contact.id),
+      to: Address.agent("content"),
+      correlationId: "c-1",
+      causationId: null,
+      ts: now,
+      trace: {},
+      payload
+    } as unknown as Message.Decoded["envelope"]
+    const ctx: Agent.AgentContext = {
+      self: Address.agent("content"),
+      tenant,
+      envelope,
+      replyTo: envelope.from,
+      send: () => undefined,
+      reply: (def, p) => void replies.push({ envelope, type: def.type, payload: p })
+    }
+    yield* Agents.content.handle({ envelope, type: Campaign.DraftRequested.type, payload }, ctx)
+    expect(replies.map((r) => r.type)).toEqual([Campaign.Drafted.type])
+    return replies[0]!.payload as typeof Campaign.Drafted.payload.Type
+  })
 
 const ingested = Effect.gen(function* () {
   const ingestion = yield* Ingestion
@@ -88,6 +122,21 @@ layer(Layer.mergeAll(Knowledge.layer(Database.layerEmbedded(Database.memory)), M
         expect(yield* Content.contextOf(tenant, stranger, brief)).toBeNull()
         const d = yield* Content.draft(tenant, { contact: stranger, channel: "email", brief }, null)
         expect(d.body).toBe(Offline.draft(stranger, "email", brief).body)
+      }))
+
+    it.effect("the content agent drafts from the assembled context; with CONTENT_CONTEXT=off, from the contact record alone", () =>
+      Effect.gen(function* () {
+        const contact = yield* ingested
+        const ava = yield* contact(ids.ava)
+        const withContext = yield* askContentAgent(ava)
+        expect(withContext.body).toContain(`Following up on our meeting on ${day(86_400_000)} ("Security review")`)
+        const off = ConfigProvider.fromMap(new Map([["CONTENT_CONTEXT", "off"]]))
+        const plain = yield* askContentAgent(ava).pipe(Effect.withConfigProvider(off))
+        const template = Offline.draft(ava, "email", brief)
+        expect(plain).toMatchObject({ subject: template.subject, body: template.body })
+        expect(plain.body).not.toContain("Following up")
+        // the setting is read per config provider: the default one still drafts with context
+        expect((yield* askContentAgent(ava)).body).toBe(withContext.body)
       }))
   }
 )
