@@ -126,31 +126,64 @@ const encodeRows = Schema.encode(Schema.Array(ContactFromRow))
 /** `%keyword%` for ILIKE, with the pattern characters of the keyword escaped. */
 const containsPattern = (keyword: string): string => `%${keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
+const columnList =
+  "id, name, email, phone, company, title, industry, segment, region, timezone, " +
+  "lead_score, opted_out, consent_voice, consent_email, consent_sms"
+
+/** The audience condition: every present field narrows (AND); lists are IN lists, keywords any-of substrings. */
+const whereOf = (sql: SqlClient.SqlClient, tenant: TenantId, filter: AudienceFilter) => {
+  const clauses: Array<Statement.Fragment> = [sql`tenant_id = ${tenant}`]
+  if (filter.segments !== undefined) clauses.push(sql.in("segment", filter.segments))
+  if (filter.industries !== undefined) clauses.push(sql.in("industry", filter.industries))
+  if (filter.regions !== undefined) clauses.push(sql.in("region", filter.regions))
+  if (filter.titleKeywords !== undefined) {
+    clauses.push(
+      filter.titleKeywords.length === 0
+        ? sql`FALSE`
+        : sql.or(filter.titleKeywords.map((k) => sql`title ILIKE ${containsPattern(k)}`))
+    )
+  }
+  if (filter.minLeadScore !== undefined) clauses.push(sql`lead_score >= ${filter.minLeadScore}`)
+  return sql.and(clauses)
+}
+
+/**
+ * The statement of a window: up to `size` contacts of the audience after the cursor, by
+ * score (highest first), then id.
+ *
+ * ORDER BY mixes directions, so no row comparison can resume it, and the spelled-out
+ * `score < s OR (score = s AND id > i)` is no index condition: each window scanned the
+ * audience from its start (two seconds a window at half a million contacts). Resuming is
+ * two index seeks instead: the rest of the cursor's score, then the lower scores.
+ */
+export const windowStatement = (sql: SqlClient.SqlClient, tenant: TenantId, filter: AudienceFilter, after: Cursor | null, size: number) => {
+  const columns = sql.literal(columnList)
+  const where = whereOf(sql, tenant, filter)
+  return after === null
+    ? sql`
+      SELECT ${columns} FROM contacts
+      WHERE ${where}
+      ORDER BY lead_score DESC, id ASC
+      LIMIT ${size}`
+    : sql`
+      SELECT * FROM (
+        (SELECT ${columns} FROM contacts
+          WHERE ${where} AND lead_score = ${after.score} AND id > ${after.id}
+          ORDER BY id ASC LIMIT ${size})
+        UNION ALL
+        (SELECT ${columns} FROM contacts
+          WHERE ${where} AND lead_score < ${after.score}
+          ORDER BY lead_score DESC, id ASC LIMIT ${size})
+      ) AS resumed
+      ORDER BY lead_score DESC, id ASC
+      LIMIT ${size}`
+}
+
 /** Builds the repository over a SQL client. */
 export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-
-  const columns = sql.literal(
-    "id, name, email, phone, company, title, industry, segment, region, timezone, " +
-      "lead_score, opted_out, consent_voice, consent_email, consent_sms"
-  )
-
-  // Every present field narrows (AND); lists are IN lists, keywords any-of substrings.
-  const where = (tenant: TenantId, filter: AudienceFilter) => {
-    const clauses: Array<Statement.Fragment> = [sql`tenant_id = ${tenant}`]
-    if (filter.segments !== undefined) clauses.push(sql.in("segment", filter.segments))
-    if (filter.industries !== undefined) clauses.push(sql.in("industry", filter.industries))
-    if (filter.regions !== undefined) clauses.push(sql.in("region", filter.regions))
-    if (filter.titleKeywords !== undefined) {
-      clauses.push(
-        filter.titleKeywords.length === 0
-          ? sql`FALSE`
-          : sql.or(filter.titleKeywords.map((k) => sql`title ILIKE ${containsPattern(k)}`))
-      )
-    }
-    if (filter.minLeadScore !== undefined) clauses.push(sql`lead_score >= ${filter.minLeadScore}`)
-    return sql.and(clauses)
-  }
+  const columns = sql.literal(columnList)
+  const where = (tenant: TenantId, filter: AudienceFilter) => whereOf(sql, tenant, filter)
 
   const insertMany = Effect.fn("ContactRepo.insertMany")(
     function* (tenant: TenantId, contacts: ReadonlyArray<ContactSnapshot>) {
@@ -181,15 +214,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
     function* (tenant: TenantId, filter: AudienceFilter, after: Cursor | null, limit: number) {
       const size = Math.max(0, Math.floor(limit))
       if (size === 0) return { contacts: [], next: null } satisfies Window
-      // ORDER BY mixes directions, so the keyset condition is spelled out instead of a row comparison
-      const resume = after === null
-        ? sql`TRUE`
-        : sql`(lead_score < ${after.score} OR (lead_score = ${after.score} AND id > ${after.id}))`
-      const rows = yield* Tenancy.read(sql, tenant)(sql`
-        SELECT ${columns} FROM contacts
-        WHERE ${where(tenant, filter)} AND ${resume}
-        ORDER BY lead_score DESC, id ASC
-        LIMIT ${size}`)
+      const rows = yield* Tenancy.read(sql, tenant)(windowStatement(sql, tenant, filter, after, size))
       const contacts = yield* decodeRows(rows)
       const last = contacts[contacts.length - 1]
       const next = contacts.length < size || last === undefined ? null : { score: last.leadScore, id: last.id }

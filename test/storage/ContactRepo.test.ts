@@ -3,11 +3,13 @@
  * windows (every matching row exactly once, in order, ties on score included), tenancy.
  */
 import { expect, layer } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option } from "effect"
 import type { AudienceFilter, ContactSnapshot } from "../../protocols/Campaign.js"
 import { ContactId, TenantId } from "../../protocols/Ids.js"
 import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as DemoData from "../../storage/DemoData.js"
+import * as Tenancy from "../../storage/Tenancy.js"
 import * as Postgres from "../fixtures/Postgres.js"
 
 const TestLayer = ContactRepo.layer.pipe(Layer.provideMerge(Postgres.layerFresh))
@@ -188,5 +190,35 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("ContactR
       expect(error.operation).toBe("ContactRepo.insertMany")
       // the failed batch rolled back: the original row is intact
       expect(yield* repo.get(tenant, all[0]!.id)).toEqual(Option.some(all[0]!))
+    }))
+
+  it.effect("a window resumed in the middle of a large audience seeks the index: it reads its own rows, not the audience before them", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const tenant = TenantId.make("seek")
+      const all = DemoData.contacts(tenant, 20_000, 11)
+      yield* (yield* ContactRepo.ContactRepo).insertMany(tenant, all)
+      // statistics, as autovacuum keeps them (the owner analyzes; connections act as the application role)
+      yield* sql.withTransaction(Effect.zipRight(sql`SET LOCAL ROLE NONE`, sql`ANALYZE contacts`))
+      const ordered = expected(all, {})
+      // resume after the 10,000th contact, in the middle of a run of equal scores
+      const at = ordered[9_999]!
+      const after = { score: at.leadScore, id: at.id }
+      expect(ordered.filter((c) => c.leadScore === at.leadScore).length, "scores tie: the cursor's id matters").toBeGreaterThan(50)
+      const size = 100
+      const statement = ContactRepo.windowStatement(sql, tenant, {}, after, size)
+      // the same rows the repository returns
+      const window = yield* (yield* ContactRepo.ContactRepo).window(tenant, {}, after, size)
+      expect(window.contacts.map((c) => c.id)).toEqual(ordered.slice(10_000, 10_100).map((c) => c.id))
+      // and what the plan read of the table to find them
+      const [explained] = yield* Tenancy.read(sql, tenant)(sql<{ "QUERY PLAN": ReadonlyArray<{ Plan: unknown }> }>`EXPLAIN (ANALYZE, FORMAT JSON) ${statement}`)
+      let read = 0
+      const walk = (node: any) => {
+        if (node["Relation Name"] === "contacts") read += (node["Actual Rows"] ?? 0) * (node["Actual Loops"] ?? 1) + (node["Rows Removed by Filter"] ?? 0)
+        for (const child of node.Plans ?? []) walk(child)
+      }
+      walk(explained!["QUERY PLAN"][0]!.Plan)
+      expect(read).toBeGreaterThan(0)
+      expect(read, "rows the scans read (a scan from the audience's start reads 10,000)").toBeLessThanOrEqual(3 * size)
     }))
 })
