@@ -1,7 +1,8 @@
 /**
  * The campaign actor (one per campaign): validates the start command, asks the planner
- * for a plan, streams the planned audience to contact actors in bounded windows (never
- * more than `WINDOW` contacts in flight, so memory stays flat whatever the audience size),
+ * for a plan, streams the planned audience to contact actors in bounded windows (no more
+ * contacts in flight than its pace allows, `WINDOW` at most, so memory stays flat whatever
+ * the audience size),
  * counts terminal outcomes (and answers that come after a contact's engagement ended),
  * emits progress events and writes the summary when done.
  * High-risk plans wait for approval; pause, resume, cancel and edit steer it while live,
@@ -15,12 +16,15 @@ import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor, takeFirst } from "../storage/ContactRepo.js"
 import * as CampaignBudget from "./CampaignBudget.js"
 import * as CampaignControl from "./CampaignControl.js"
+import * as CampaignPace from "./CampaignPace.js"
 import { TenantBudget } from "./TenantBudget.js"
 
-/** Contacts in flight per campaign at most. */
-export const WINDOW = 512
-/** A new window is fetched when in-flight work falls to this. */
-export const REFILL_AT = WINDOW / 2
+/**
+ * Contacts in flight per campaign at most: the cap of its pace (`CampaignPace`), which
+ * keeps fewer in flight where more would only queue. A new window is fetched when in-flight
+ * work falls to half of the pace's limit.
+ */
+export const WINDOW = 2048
 /**
  * Contacts engaged per handled message at most: what one step sends is committed with the
  * actor's state (transactional outbox), so it stays small; the window fills over a few steps.
@@ -49,8 +53,10 @@ export const State = Schema.Struct({
   approvals: Schema.optionalWith(Schema.Array(Campaign.ApprovalNeed), { default: () => [] }),
   /** Adjustments escalated for approval, by approval id. */
   escalations: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Dispatch.Adjustment }), { default: () => ({}) }),
-  /** Contacts in flight at most (lowered by a slow-down). */
+  /** Contacts in flight at most (lowered by a slow-down): the cap of the pace. */
   window: Schema.optionalWith(Schema.Int, { default: () => WINDOW }),
+  /** How many contacts in flight the deployment keeps busy without queueing them (see `CampaignPace`). */
+  pace: Schema.optionalWith(CampaignPace.Pace, { default: () => CampaignPace.initial }),
   /** Outcome counters of the rate watch, and the completed count at the last review. */
   stats: Schema.optionalWith(Dispatch.OutcomeStats, { default: () => CampaignControl.emptyStats }),
   reviewedAt: Schema.optionalWith(Schema.Int, { default: () => 0 }),
@@ -90,9 +96,10 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
   Effect.gen(function* () {
     if (state.status !== "running" || state.plan === null || state.spec === null) return state
     let s = state
-    if (s.cancelled === null && !s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= Math.floor(s.window / 2)) {
+    const inFlightMax = CampaignPace.limitOf(s.pace, s.window)
+    if (s.cancelled === null && !s.exhausted && s.counts.dispatched < s.limit && s.counts.inProgress <= Math.floor(inFlightMax / 2)) {
       const repo = yield* ContactRepo
-      const want = Math.min(s.window - s.counts.inProgress, s.limit - s.counts.dispatched, MAX_ENGAGE_PER_STEP)
+      const want = Math.min(inFlightMax - s.counts.inProgress, s.limit - s.counts.dispatched, MAX_ENGAGE_PER_STEP)
       const per = s.allowance ?? CampaignBudget.allowanceOf(s.plan!)
       const fits = CampaignBudget.affordable(s.spec!.budget, s.budget, per, want)
       if (fits.n === 0) {
@@ -129,6 +136,7 @@ const dispatch = (state: State, ctx: Actor.ActorContext) =>
       const dispatched = s.counts.dispatched + n
       s = {
         ...s,
+        pace: CampaignPace.started(s.pace, ctx.envelope.ts),
         allowance: per,
         budget: CampaignBudget.reserve(s.budget, per, n),
         cursor: window.next ?? s.cursor,
@@ -195,6 +203,7 @@ export const CampaignActor = Actor.make({
     approvals: [],
     escalations: {},
     window: WINDOW,
+    pace: CampaignPace.initial,
     stats: CampaignControl.emptyStats,
     reviewedAt: 0,
     cancelled: null,
@@ -266,7 +275,8 @@ export const CampaignActor = Actor.make({
             }
       // settle: the contact's reservation is released, what it spent is charged
       const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
-      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget }, r)
+      const pace = CampaignPace.completed(state.pace, ctx.envelope.ts, r.dispatchedAt, state.window)
+      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget, pace }, r)
       const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
       const every = Math.max(1, Math.floor(state.limit / 50))
       if (next.status === "running" && counts.completed % every === 0) {

@@ -11,6 +11,7 @@ import { Effect, Schema } from "effect"
 import { Address, Campaign, Control, Dispatch, Planner as PlannerProtocol } from "../protocols/index.js"
 import type { Actor } from "../runtime/index.js"
 import type { State } from "./CampaignActor.js"
+import * as CampaignPace from "./CampaignPace.js"
 import * as Risk from "./guardrails/Risk.js"
 
 /** Completed contacts between two reviews of the campaign's rates. */
@@ -269,7 +270,7 @@ export const maybeReview = (s: State, ctx: Actor.ActorContext): State => {
     campaignId: cid(s),
     stats: { ...s.stats, perChannel: s.perChannel },
     channelSequence: s.plan.channelSequence,
-    window: s.window
+    window: CampaignPace.limitOf(s.pace, s.window)
   })
   return { ...s, reviewedAt: s.stats.completed }
 }
@@ -280,7 +281,8 @@ const apply = (s: State, ctx: Actor.ActorContext, a: Dispatch.Adjustment): State
     case "pause":
       return pause(s, ctx, a.reason, "analyzer")
     case "slow-down":
-      return { ...s, window: Math.max(1, Math.min(s.window, a.window ?? Math.floor(s.window / 2))) }
+      // halves what is in flight now (the pace's limit), unless the analyzer named a window
+      return { ...s, window: Math.max(1, Math.min(s.window, a.window ?? Math.floor(CampaignPace.limitOf(s.pace, s.window) / 2))) }
     case "switch-channel":
       return s.plan === null || a.channels === undefined ? s : { ...s, plan: { ...s.plan, channelSequence: a.channels } }
   }

@@ -51,18 +51,26 @@ type Engage = typeof Campaign.EngageContact.payload.Type
  * with another campaign: skip, wait (queued durably in this actor's state, with a
  * deadline), or preempt an engagement of lower priority that has delivered nothing yet.
  */
-const engage = (state: State, ctx: Actor.ActorContext, lock: Engagement.Lock, settings: DispatchPolicy.PolicySettings, e: Engage) =>
+/** Starts (or queues, or skips) an engagement; `dispatchedAt` is when the campaign sent it (a queued one's since). */
+const engage = (
+  state: State,
+  ctx: Actor.ActorContext,
+  lock: Engagement.Lock,
+  settings: DispatchPolicy.PolicySettings,
+  e: Engage,
+  dispatchedAt: number = ctx.envelope.ts
+) =>
   Effect.gen(function* () {
     const { campaignId, contact, channels, brief, sequence } = e
     const policy = e.lockPolicy ?? Campaign.defaultLockPolicy
     let s = state
     if (s.active !== null) {
       const busy = s.active
-      if (policy.onConflict === "skip") return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}`, null)
+      if (policy.onConflict === "skip") return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}`, null, null, 0, dispatchedAt)
       if (policy.onConflict === "preempt" && policy.priority > busy.policy.priority && Engagement.preemptible(busy)) {
         s = yield* Engagement.stop(s, ctx, lock, busy, "preempted", `preempted-by:${campaignId}`)
       } else if (s.waiting.length >= MAX_WAITING) {
-        return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}:wait-queue-full`, null)
+        return Engagement.finish(s, ctx, campaignId, "skipped", `busy:${busy.campaignId}:wait-queue-full`, null, null, 0, dispatchedAt)
       } else {
         // wait: queued here (durable: it is this actor's state), woken when the contact is free or at the deadline
         ctx.send(Address.agent("scheduler"), Dispatch.DeferRequested, {
@@ -80,11 +88,11 @@ const engage = (state: State, ctx: Actor.ActorContext, lock: Engagement.Lock, se
           status: null,
           reason: `busy:${busy.campaignId}`
         })
-        return { ...s, waiting: [...s.waiting, { engage: e, since: ctx.envelope.ts }] }
+        return { ...s, waiting: [...s.waiting, { engage: e, since: dispatchedAt }] }
       }
     }
     const verdict = DispatchPolicy.check(settings, contact, s.optedOut, channels, ctx.envelope.ts)
-    if (verdict._tag === "Skip") return Engagement.finish(s, ctx, campaignId, "skipped", verdict.reason, null)
+    if (verdict._tag === "Skip") return Engagement.finish(s, ctx, campaignId, "skipped", verdict.reason, null, null, 0, dispatchedAt)
     const active: Engagement.Active = {
       campaignId,
       contact,
@@ -104,7 +112,8 @@ const engage = (state: State, ctx: Actor.ActorContext, lock: Engagement.Lock, se
       policy,
       lockWaitSince: null,
       allowance: e.allowance ?? null,
-      spent: { actions: 0, usd: 0 }
+      spent: { actions: 0, usd: 0 },
+      dispatchedAt
     }
     return yield* Engagement.startTouch(s, ctx, lock, settings, active)
   })
@@ -118,7 +127,7 @@ const promoteWaiting = (state: State, ctx: Actor.ActorContext, lock: Engagement.
         (x, y) => (y.engage.lockPolicy?.priority ?? 0) - (x.engage.lockPolicy?.priority ?? 0) || x.since - y.since
       )
       const [next, ...rest] = order
-      s = yield* engage({ ...s, waiting: rest }, ctx, lock, settings, next!.engage)
+      s = yield* engage({ ...s, waiting: rest }, ctx, lock, settings, next!.engage, next!.since)
     }
     return s
   })
@@ -153,7 +162,7 @@ const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: E
       const w = state.waiting.find((x) => waitToken(x.engage.campaignId) === m.payload.token)
       if (w === undefined) return state
       const rest = { ...state, waiting: state.waiting.filter((x) => x !== w) }
-      return Engagement.finish(rest, ctx, w.engage.campaignId, "skipped", `lock-wait-timeout:busy:${state.active?.campaignId ?? "none"}`, null)
+      return Engagement.finish(rest, ctx, w.engage.campaignId, "skipped", `lock-wait-timeout:busy:${state.active?.campaignId ?? "none"}`, null, null, 0, w.since)
     }
     const a = state.active
     const campaignOf = (m.payload as { campaignId?: string | null }).campaignId

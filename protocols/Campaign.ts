@@ -363,7 +363,9 @@ export const ContactCompleted = Message.define(
     /** Touches made. */
     touches: Schema.optional(Schema.Int),
     /** What it spent (the campaign settles it against the allowance it reserved). */
-    spent: Schema.optional(Spend)
+    spent: Schema.optional(Spend),
+    /** When the campaign engaged the contact (its engage command's time): the campaign paces itself by the time contacts spend in flight. */
+    dispatchedAt: Schema.optional(Schema.Number)
   }),
   { description: "A contact reached a terminal state in a campaign." }
 )

@@ -44,7 +44,9 @@ export const Active = Schema.Struct({
   lockWaitSince: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null }),
   /** What the campaign reserved for this contact (null: no limit), and what it has spent. */
   allowance: Schema.optionalWith(Schema.NullOr(Campaign.Spend), { default: () => null }),
-  spent: Schema.optionalWith(Campaign.Spend, { default: () => ({ actions: 0, usd: 0 }) })
+  spent: Schema.optionalWith(Campaign.Spend, { default: () => ({ actions: 0, usd: 0 }) }),
+  /** When the campaign engaged the contact (its engage command's time), reported back when it finishes. */
+  dispatchedAt: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null })
 })
 export type Active = typeof Active.Type
 
@@ -93,13 +95,17 @@ export const finish = (
   reason: string | null,
   channel: Campaign.Channel | null,
   outcome: Campaign.DeliveryOutcome | null = null,
-  touches = 0
+  touches = 0,
+  /** When the campaign engaged the contact, for a contact that finishes without an engagement (skipped at once). */
+  engagedAt: number | null = null
 ): State => {
   const contactId = ctx.id as Campaign.ContactSnapshot["id"]
   const cid = campaignId as Campaign.ContactSnapshot["id"] & never
   const a = state.active?.campaignId === campaignId ? state.active : null
   const spend = a !== null ? { spent: a.spent } : {}
-  ctx.send(campaignAddress(campaignId), Campaign.ContactCompleted, { campaignId: cid, contactId, status, reason, channel, outcome, touches, ...spend })
+  const dispatchedAt = a?.dispatchedAt ?? engagedAt
+  const sent = dispatchedAt !== null ? { dispatchedAt } : {}
+  ctx.send(campaignAddress(campaignId), Campaign.ContactCompleted, { campaignId: cid, contactId, status, reason, channel, outcome, touches, ...spend, ...sent })
   ctx.send(topicOf(campaignId), Campaign.ContactProgress, { campaignId: cid, contactId, phase: "completed", channel, status, reason })
   return {
     ...state,

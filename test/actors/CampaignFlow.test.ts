@@ -37,11 +37,16 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       // what reaches the contact actors' mailboxes
       const { subjects } = yield* Deployment.Deployment
       const { nc } = yield* NatsClient
-      const toContacts: Array<{ type: string; payload: any }> = []
+      const toContacts: Array<{ type: string; ts: number; payload: any }> = []
       const tap = nc.subscribe(`${subjects.prefix}.${tenant}.mbox.*.contact.*`, {
-        callback: (_e, msg) => void toContacts.push(msg.json<{ type: string; payload: any }>())
+        callback: (_e, msg) => void toContacts.push(msg.json<{ type: string; ts: number; payload: any }>())
       })
-      yield* Effect.addFinalizer(() => Effect.sync(() => tap.unsubscribe()))
+      // and the campaign actor's
+      const toCampaign: Array<{ type: string; payload: any }> = []
+      const campaignTap = nc.subscribe(`${subjects.prefix}.${tenant}.mbox.*.campaign.*`, {
+        callback: (_e, msg) => void toCampaign.push(msg.json<{ type: string; payload: any }>())
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (tap.unsubscribe(), campaignTap.unsubscribe())))
 
       const live = yield* Effect.promise(() => Client.open(`${gw.url}?token=${viewer}`))
       live.send({ op: "subscribe", campaignId })
@@ -103,6 +108,14 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("campaign flow over 
       const analysed = toContacts.filter((m) => m.type === Campaign.Analysed.type)
       expect(analysed.map((m) => [m.payload.contactId, m.payload.delivery?.idempotencyKey, m.payload.delivery?.outcome]).sort()).toEqual(
         deliveries.map((d) => [d.contactId, d.idempotencyKey, d.outcome]).sort()
+      )
+      // each contact told its campaign when it was engaged (its engage command's time), which
+      // the campaign paces itself by
+      const engagedAt = new Map(toContacts.filter((m) => m.type === Campaign.EngageContact.type).map((m) => [m.payload.contact.id, m.ts]))
+      const reports = toCampaign.filter((m) => m.type === Campaign.ContactCompleted.type)
+      expect(reports).toHaveLength(targeted)
+      expect(reports.map((m) => [m.payload.contactId, m.payload.dispatchedAt]).sort()).toEqual(
+        reports.map((m) => [m.payload.contactId, engagedAt.get(m.payload.contactId)]).sort()
       )
       const record = yield* (yield* CampaignRepo).get(tenant, campaignId)
       expect(Option.getOrThrow(record).status).toBe("completed")

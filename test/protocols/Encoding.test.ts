@@ -74,7 +74,8 @@ describe("Encoding", () => {
         policy: { onConflict: "wait", priority: 2, maxWaitMs: 10 },
         lockWaitSince: null,
         allowance: { actions: 2, usd: 0.5 },
-        spent: { actions: 0, usd: 0 }
+        spent: { actions: 0, usd: 0 },
+        dispatchedAt: 3
       },
       history: [{ campaignId: "c1", status: "reached", at: 1, replied: true }],
       optedOut: false,
