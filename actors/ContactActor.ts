@@ -50,8 +50,9 @@ type Engage = typeof Campaign.EngageContact.payload.Type
  * Starts an engagement, or applies the campaign's lock policy when the contact is busy
  * with another campaign: skip, wait (queued durably in this actor's state, with a
  * deadline), or preempt an engagement of lower priority that has delivered nothing yet.
+ * `dispatchedAt` is when the campaign sent the engagement (for one that waited, when it
+ * came); the contact reports it back when it finishes, for the campaign's pace.
  */
-/** Starts (or queues, or skips) an engagement; `dispatchedAt` is when the campaign sent it (a queued one's since). */
 const engage = (
   state: State,
   ctx: Actor.ActorContext,
