@@ -204,6 +204,10 @@ export const make = <R>(
         cells.set(key, cell)
         counters.residentActors = cells.size
       }
+      // in-progress acks from now on: a delivery queued behind a busy actor (a campaign
+      // hearing thousands of completions, a node short of CPU) waits here, and its ack_wait
+      // must not run out before its turn comes (the server would hand it out again)
+      heartbeat.add(msg)
       cell.queue.push({ msg, decoded: m })
       if (!cell.running) {
         cell.running = true
@@ -346,7 +350,6 @@ export const make = <R>(
       Effect.gen(function* () {
         while (cell.queue.length > 0) {
           const batch = cell.queue.splice(0, options.maxBatch)
-          for (const item of batch) heartbeat.add(item.msg)
           yield* processBatch(cell, batch).pipe(
             Effect.catchAllCause((cause) =>
               Effect.gen(function* () {
@@ -403,6 +406,12 @@ export const make = <R>(
     })
     yield* Effect.forkScoped(sweep.pipe(Effect.delay("5 seconds"), Effect.forever))
 
+    /** A delivery never started goes back to the server at once (another node may take it). */
+    const handBack = (item: Item) => {
+      heartbeat.remove(item.msg)
+      item.msg.nak()
+    }
+
     const waitIdle = Effect.async<void>((resume) => {
       if (running === 0) return resume(Effect.void)
       idleWaiters.push(() => resume(Effect.void))
@@ -438,7 +447,7 @@ export const make = <R>(
         const deadline = Date.now() + options.stopTimeoutMs
         while (mine().some((c) => c.running) && Date.now() < deadline) yield* Effect.sleep("10 millis")
         for (const cell of mine()) {
-          for (const item of cell.queue.splice(0)) item.msg.nak()
+          for (const item of cell.queue.splice(0)) handBack(item)
           cells.delete(cell.key)
         }
         counters.residentActors = cells.size
@@ -450,7 +459,7 @@ export const make = <R>(
         yield* Effect.interruptible(waitIdle).pipe(Effect.timeout(timeoutMs), Effect.ignore) // drains run in finalizers: uninterruptible unless said
         closed = true
         // anything still queued was never started: hand it back at once
-        for (const cell of cells.values()) for (const item of cell.queue.splice(0)) item.msg.nak()
+        for (const cell of cells.values()) for (const item of cell.queue.splice(0)) handBack(item)
       })
 
     return { startPartition, stopPartition, drain, residentCount: () => cells.size }
