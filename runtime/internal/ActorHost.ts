@@ -1,6 +1,8 @@
 /**
- * The actor engine of one node. For each owned partition it consumes the partition's
- * mailbox consumer and routes deliveries to cells, one per actor id. A cell handles its
+ * The actor engine of one node. For each owned partition it pulls from the partition's
+ * mailbox consumer (holding at most `bufferPerPartition` deliveries, each kept alive with
+ * in-progress acks from the moment it is queued) and routes deliveries to cells, one per
+ * actor id. A cell handles its
  * queue one message at a time, in order, then commits the batch: the state and every
  * outgoing message are written together with a revision check (a transactional outbox),
  * then the messages are published (deterministic ids), and only then acked.
@@ -32,7 +34,10 @@ export interface ActorHostOptions {
   readonly passivateAfterMs: number
   /** Resident actors per node before the least recently used idle ones are dropped. Default 20,000. */
   readonly maxResident: number
-  /** Deliveries buffered per partition consumer. Default 256. */
+  /**
+   * Deliveries a node holds per partition at most: asked for, queued behind their actor or
+   * being handled (pulls never ask for more). Default 256.
+   */
   readonly bufferPerPartition: number
   /** How often the ack floor of each partition is read (prunes de-duplication state). Default 1 s. */
   readonly floorRefreshMs: number
@@ -56,6 +61,18 @@ export const defaults: ActorHostOptions = {
 interface Item {
   readonly msg: JsMsg
   readonly decoded: Message.Decoded
+  /** Frees the delivery's place among what its partition holds (idempotent; see `settle`). */
+  readonly done: () => void
+}
+
+/** `f`, run once however often it is called. */
+const once = (f: () => void): (() => void) => {
+  let called = false
+  return () => {
+    if (called) return
+    called = true
+    f()
+  }
 }
 
 interface Cell {
@@ -132,21 +149,33 @@ export const make = <R>(
       }
     }
 
-    const refuse = (msg: JsMsg, receiver: string, error: unknown, decoded?: Message.Decoded) =>
+    const refuse = (msg: JsMsg, done: () => void, receiver: string, error: unknown, decoded?: Message.Decoded) =>
       transport.deadLetter(msg, receiver, error, decoded).pipe(
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))),
         Effect.matchEffect({
           onSuccess: () => Effect.sync(() => msg.ack()),
           onFailure: () => Effect.sync(() => msg.nak(1_000))
-        })
+        }),
+        Effect.ensuring(Effect.sync(done))
       )
 
-    const route = (msg: JsMsg): void => {
+    /**
+     * A queued delivery is answered: acked, or handed back after `nakDelayMs` (0: at once).
+     * Its in-progress acks stop and its partition may pull another in its place.
+     */
+    const settle = (item: Item, nakDelayMs?: number) => {
+      heartbeat.remove(item.msg)
+      if (nakDelayMs === undefined) item.msg.ack()
+      else item.msg.nak(nakDelayMs)
+      item.done()
+    }
+
+    const route = (msg: JsMsg, done: () => void): void => {
       counters.received++
       if (msg.info.deliveryCount > 1) counters.redeliveries++
       const decoded = transport.decode(msg)
       if (Either.isLeft(decoded)) {
-        runFork(refuse(msg, "mailbox", decoded.left))
+        runFork(refuse(msg, done, "mailbox", decoded.left))
         return
       }
       const m = decoded.right
@@ -157,6 +186,7 @@ export const make = <R>(
         runFork(
           refuse(
             msg,
+            done,
             m.envelope.to,
             new ProtocolErrors.UnexpectedMessage({
               type: m.type,
@@ -172,6 +202,7 @@ export const make = <R>(
         runFork(
           refuse(
             msg,
+            done,
             m.envelope.to,
             new ProtocolErrors.UnexpectedMessage({
               type: m.type,
@@ -208,7 +239,7 @@ export const make = <R>(
       // hearing thousands of completions, a node short of CPU) waits here, and its ack_wait
       // must not run out before its turn comes (the server would hand it out again)
       heartbeat.add(msg)
-      cell.queue.push({ msg, decoded: m })
+      cell.queue.push({ msg, decoded: m, done: once(done) })
       if (!cell.running) {
         cell.running = true
         running++
@@ -343,7 +374,7 @@ export const make = <R>(
           cell.applied = new Set(keep)
           yield* Supervision.retrying(transport.publishWire(wire), commitRetry)
         }
-        for (const item of batch) item.msg.ack()
+        for (const item of batch) settle(item)
       })
 
     const drainCell = (cell: Cell): Effect.Effect<void, never, R> =>
@@ -358,10 +389,18 @@ export const make = <R>(
                 if ((error as { _tag?: string })._tag === "StateConflict") counters.stateConflicts++
                 yield* Effect.logWarning(`actor ${cell.key}: batch not committed, will be redelivered: ${describe(error)}`)
                 cell.loaded = false
-                for (const item of batch) item.msg.nak(closed ? 0 : 500)
+                for (const item of batch) settle(item, closed ? 0 : 500)
               })
             ),
-            Effect.ensuring(Effect.sync(() => batch.forEach((item) => heartbeat.remove(item.msg))))
+            // an interrupted batch (the node stopping) answers nothing: its deliveries come back after their ack wait
+            Effect.ensuring(
+              Effect.sync(() =>
+                batch.forEach((item) => {
+                  heartbeat.remove(item.msg)
+                  item.done()
+                })
+              )
+            )
           )
           cell.lastActive = Date.now()
         }
@@ -407,10 +446,7 @@ export const make = <R>(
     yield* Effect.forkScoped(sweep.pipe(Effect.delay("5 seconds"), Effect.forever))
 
     /** A delivery never started goes back to the server at once (another node may take it). */
-    const handBack = (item: Item) => {
-      heartbeat.remove(item.msg)
-      item.msg.nak()
-    }
+    const handBack = (item: Item) => settle(item, 0)
 
     const waitIdle = Effect.async<void>((resume) => {
       if (running === 0) return resume(Effect.void)
@@ -420,7 +456,9 @@ export const make = <R>(
     const startPartition = (partition: number, consumer: Consumer) =>
       Effect.gen(function* () {
         if (partitions.has(partition)) return
-        const consumption = Consumption.start(consumer, { max_messages: options.bufferPerPartition }, route, (e) =>
+        // bounded pulls: a node holds no delivery it has not started in a client buffer, where
+        // stopping the partition (a rebalance) would lose it until its ack wait ran out
+        const consumption = Consumption.startBounded(consumer, options.bufferPerPartition, route, (e) =>
           runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`))
         )
         const floor = runFork(

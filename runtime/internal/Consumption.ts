@@ -1,10 +1,11 @@
 /**
- * A pull consumption that survives the server: when the iterator ends with an error (a
- * NATS server restarting answers 409 "server shutdown", a consumer leader moves) it is
- * opened again after a short pause, until stopped. Without this a partition or an agent
- * would silently stop being served while its node still believes it serves it.
+ * Pull consumption for actor partitions, agents and the command router: bounded pulls that
+ * survive the server. A pull that fails (a NATS server restarting answers 409 "server
+ * shutdown", a consumer leader moves) is replaced after a short pause, until stopped.
+ * Without this a partition or an agent would silently stop being served while its node
+ * still believes it serves it.
  */
-import type { ConsumeMessages, Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 
 /** A running consumption. */
 export interface Consumption {
@@ -21,68 +22,6 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * minute or more.
  */
 const EXPIRES_MS = 5_000
-/** How long a consumption may see nothing before the watchdog asks the server whether work waits. */
-const WATCHDOG_IDLE_MS = 10_000
-
-/** Consumes until stopped; `onMessage` may return a promise to hold back the next pull. */
-export const start = (
-  consumer: Consumer,
-  options: ConsumeMessages,
-  onMessage: (msg: JsMsg) => void | Promise<void>,
-  onError: (e: unknown) => void = () => {}
-): Consumption => {
-  let stopped = false
-  let current: ConsumerMessages | undefined
-  let lastSeen = Date.now()
-  /** Set while the loop holds back pulling (all handler slots busy): not pulling is then intended. */
-  let holding = false
-  // the watchdog: messages wait, nobody pulls, and we have seen nothing for a while; the
-  // pull was lost (a server restart, a leader move): open the consumption again
-  const watchdog = setInterval(() => {
-    if (stopped || holding || current === undefined || Date.now() - lastSeen < WATCHDOG_IDLE_MS) return
-    lastSeen = Date.now()
-    consumer.info(false).then(
-      (info) => {
-        if (!stopped && info.num_pending > 0 && info.num_waiting === 0) {
-          onError(new Error(`no pull outstanding with ${info.num_pending} messages waiting; consuming again`))
-          current?.stop()
-        }
-      },
-      () => undefined
-    )
-  }, WATCHDOG_IDLE_MS / 2)
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        current = await consumer.consume({ expires: EXPIRES_MS, ...options })
-        if (stopped) break
-        for await (const m of current) {
-          lastSeen = Date.now()
-          const held = onMessage(m)
-          if (held) {
-            holding = true
-            await held
-            holding = false
-            lastSeen = Date.now()
-          }
-        }
-        if (!stopped) onError(new Error("consumer iterator ended"))
-      } catch (e) {
-        if (!stopped) onError(e)
-      }
-      if (!stopped) await sleep(500)
-    }
-  })()
-  return {
-    stop: async () => {
-      stopped = true
-      clearInterval(watchdog)
-      // close() may wait until the iterator is read again: do not wait on it for long
-      await Promise.race([current?.close().catch(() => undefined), sleep(2_000)])
-      await Promise.race([loop, sleep(2_000)])
-    }
-  }
-}
 
 /** A consumption that handles up to `concurrency` messages at once. */
 export interface BoundedConsumption extends Consumption {
