@@ -15,6 +15,18 @@ export class HandlerFailed extends Schema.TaggedError<HandlerFailed>()("HandlerF
   readonly retryable = false
 }
 
+/**
+ * A message was handed out as often as its consumer allows (`max_deliver`) and never acked:
+ * nak'd while what it needed was unavailable, or on nodes that kept dying with it.
+ */
+export class DeliveriesExhausted extends Data.TaggedError("DeliveriesExhausted")<{
+  readonly consumer: string
+  readonly deliveries: number
+  readonly message: string
+}> {
+  readonly retryable = false
+}
+
 /** The actor state in KV was written by someone else (stale revision: lost ownership). */
 export class StateConflict extends Data.TaggedError("StateConflict")<{
   readonly key: string

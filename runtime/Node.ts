@@ -21,6 +21,7 @@ import { KvFailed } from "./Errors.js"
 import * as ActorHost from "./internal/ActorHost.js"
 import * as AgentHost from "./internal/AgentHost.js"
 import * as CommandRouter from "./internal/CommandRouter.js"
+import * as ExhaustedDeliveries from "./internal/ExhaustedDeliveries.js"
 import * as Placement from "./internal/Placement.js"
 import * as StateStore from "./internal/StateStore.js"
 import * as Transport from "./internal/Transport.js"
@@ -142,7 +143,7 @@ export const reportMetrics = (node: NodeHandle, every: Duration.DurationInput) =
 /** Starts a node in the current scope; the scope's close drains it. */
 export const start = <R>(options: NodeOptions<R>) =>
   Effect.gen(function* () {
-    const { nc, js, kvm } = yield* NatsClient
+    const { nc, js, jsm, kvm } = yield* NatsClient
     const { topology, subjects } = yield* Deployment
     const counters = Metrics.make()
     const publisher = yield* Effect.acquireRelease(
@@ -226,6 +227,14 @@ export const start = <R>(options: NodeOptions<R>) =>
           Effect.flatMap((c) => CommandRouter.start(transport, options.commands, c))
         )
       : undefined
+
+    // messages that ran out of deliveries on the streams this node consumes become dead letters
+    const consumed = [
+      ...(options.actors.length > 0 ? [subjects.streams.mailboxes] : []),
+      ...(options.agents.length > 0 ? [subjects.streams.work] : []),
+      ...(routeCommands ? [subjects.streams.commands] : [])
+    ]
+    yield* ExhaustedDeliveries.watch(nc, jsm, transport, consumed, `${subjects.prefix}.exhausted-deliveries`)
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

@@ -19,6 +19,18 @@ export interface Wire {
   readonly json: string
 }
 
+/**
+ * What a dead-letter record keeps of a message: a delivery (`JsMsg` has this shape), or a
+ * message read back from its stream.
+ */
+export interface Undeliverable {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers?: { keys(): Array<string>; values(k: string): Array<string> } | undefined
+  readonly seq?: number
+  readonly info?: { readonly stream: string; readonly deliveryCount: number }
+}
+
 /** Publishing and dead-lettering for one node. */
 export interface Transport {
   readonly subjects: Subjects.Subjects
@@ -34,7 +46,7 @@ export interface Transport {
   readonly publishWire: (messages: ReadonlyArray<Wire>) => Effect.Effect<void, PublishFailed>
   /** Records a dead letter for a delivery (the original bytes and headers are kept). */
   readonly deadLetter: (
-    msg: JsMsg,
+    msg: Undeliverable,
     receiver: string,
     error: unknown,
     decoded?: Message.Decoded
@@ -92,7 +104,7 @@ export const make = (
     return decoded
   }
 
-  const deadLetter = (msg: JsMsg, receiver: string, error: unknown, decoded?: Message.Decoded) => {
+  const deadLetter = (msg: Undeliverable, receiver: string, error: unknown, decoded?: Message.Decoded) => {
     const token = msg.subject.split(".")[1] ?? ""
     const tenant = decoded?.envelope.tenant ?? (tokenRe.test(token) ? token : "_unknown")
     const reason = tagOf(error)

@@ -1,0 +1,114 @@
+/**
+ * Messages that ran out of deliveries. A delivery that is never acked (nak'd while what it
+ * needed was unavailable, or handled on nodes that kept dying) is handed out at most
+ * `max_deliver` times. After that JetStream neither delivers it again nor removes it from
+ * its work queue: it would sit there unseen, holding its consumer's ack floor below it, and
+ * whoever waits for what it carries (a contact for its draft, a campaign for its contacts)
+ * would wait for ever.
+ *
+ * The server says so in an advisory; one node of the deployment takes each (a queue group)
+ * and turns the message into a dead-letter record (reason `DeliveriesExhausted`, its bytes
+ * and headers kept), tells the actors concerned as for any failure past its retries (the
+ * receiving actor, and the actor it was sent by or for: their `onDeadLetter` escalates),
+ * then deletes it from its stream. Advisories are core NATS messages: one that no node
+ * receives (none running, or the one that took it died at that moment) leaves its message
+ * where it was, as without this module. The record's id derives from the stream and
+ * sequence, and the notices' from the record, so handling an advisory twice writes and
+ * tells once.
+ */
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream"
+import type { NatsConnection, Subscription } from "@nats-io/transport-node"
+import { Cause, Effect, Either, Runtime, type Scope } from "effect"
+import { Address, DeadLetter } from "../../protocols/index.js"
+import { DeliveriesExhausted, describe } from "../Errors.js"
+import { Outbox } from "../Outbox.js"
+import type { Transport } from "./Transport.js"
+
+/** The body of `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`. */
+interface Advisory {
+  readonly stream: string
+  readonly consumer: string
+  readonly stream_seq: number
+  readonly deliveries: number
+}
+
+const isAdvisory = (u: unknown): u is Advisory => {
+  const a = u as Partial<Advisory> | null
+  return typeof a?.stream === "string" && typeof a.consumer === "string" && typeof a.stream_seq === "number" && typeof a.deliveries === "number"
+}
+
+/** The advisory subject of a stream's exhausted deliveries (every consumer). */
+export const advisorySubject = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`
+
+/** Dead-letters one exhausted message (see the module header); none if it is gone already. */
+export const handle = (jsm: JetStreamManager, transport: Transport, advisory: Advisory) =>
+  Effect.gen(function* () {
+    const { stream, consumer, stream_seq: seq, deliveries } = advisory
+    // gone: acked at the last moment, or handled before by another node
+    const stored = yield* Effect.tryPromise(() => jsm.streams.getMessage(stream, { seq })).pipe(
+      Effect.map((m): StoredMsg | null => m),
+      Effect.catchAll(() => Effect.succeed(null))
+    )
+    if (stored === null) return
+    const decoded = transport.registry.decode(stored.data)
+    const m = Either.getOrUndefined(decoded)
+    const receiver = m?.envelope.to ?? `consumer:${consumer}`
+    const error = new DeliveriesExhausted({
+      consumer,
+      deliveries,
+      message: `${m?.type ?? "a message"} on ${stored.subject} was delivered ${deliveries} times and never acked; no more deliveries`
+    })
+    const record = yield* transport.deadLetter(
+      { subject: stored.subject, data: stored.data, headers: stored.header, seq, info: { stream, deliveryCount: deliveries } },
+      receiver,
+      error,
+      m
+    )
+    // a notice about a notice is never sent (an actor that cannot take notices would get them for ever)
+    if (m !== undefined && m.type !== DeadLetter.DeadLettered.type) {
+      // the receiving actor, and the actor the message was sent by or for
+      const told = [m.envelope.to, m.envelope.replyTo ?? m.envelope.from].filter(
+        (a, i, all): a is Address.Address => Address.parse(a).kind === "actor" && all.indexOf(a) === i
+      )
+      const notices = new Outbox(m.envelope, m.envelope.to)
+      for (const to of told) notices.send(to, DeadLetter.DeadLettered, record, { key: `exhausted/${stream}/${seq}/${to}` })
+      yield* transport.publish(notices.messages)
+    }
+    yield* Effect.tryPromise(() => jsm.streams.deleteMessage(stream, seq, false))
+    yield* Effect.logWarning(`${describe(error)}: dead-lettered (${stream} #${seq}, consumer ${consumer})`)
+  })
+
+/**
+ * Takes the advisories of the given streams in the deployment's queue group until the scope
+ * closes. A failure is logged and the advisory dropped (the message stays where it was).
+ */
+export const watch = (
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  transport: Transport,
+  streams: ReadonlyArray<string>,
+  queue: string
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const onAdvisory = (data: string) => {
+      let advisory: unknown
+      try {
+        advisory = JSON.parse(data)
+      } catch {
+        advisory = null
+      }
+      if (!isAdvisory(advisory)) return void runFork(Effect.logWarning(`exhausted deliveries: an advisory not understood: ${data.slice(0, 200)}`))
+      runFork(
+        handle(jsm, transport, advisory).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`exhausted deliveries: ${advisory.stream} #${advisory.stream_seq} not dead-lettered: ${Cause.pretty(cause)}`)
+          )
+        )
+      )
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => streams.map((s) => nc.subscribe(advisorySubject(s), { queue, callback: (_e, msg) => onAdvisory(msg.string()) }))),
+      (subs: Array<Subscription>) => Effect.sync(() => subs.forEach((s) => s.unsubscribe()))
+    )
+  })
