@@ -8,7 +8,7 @@
  * status to its campaign. Every step is a progress event. When idle it holds nothing and
  * is passivated. The engagement's state machine lives in `contact/Engagement.ts`.
  */
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option } from "effect"
 import { Address, Campaign, DeadLetter, Dispatch, Message, Vapi } from "../protocols/index.js"
 import { topicOf } from "./CampaignActor.js"
 import { Actor, Locks } from "../runtime/index.js"
@@ -223,25 +223,16 @@ const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: E
     return state
   })
 
-const decodeEngage = Schema.decodeUnknownOption(Campaign.EngageContact.payload)
-
 /**
  * The engage a dead-letter notice is about, when the notice says this actor's own engage
  * could not be delivered (it ran out of deliveries): its campaign, the reason, and when the
  * campaign sent it. Null for any other notice.
  */
 export const lostEngage = (notice: unknown): { campaignId: string; reason: string; dispatchedAt: number } | null => {
-  const record = notice as Partial<typeof DeadLetter.DeadLettered.payload.Type> | null
-  if (record?.originalType !== Campaign.EngageContact.type || typeof record.dataBase64 !== "string") return null
-  try {
-    const original = JSON.parse(Buffer.from(record.dataBase64, "base64").toString("utf8")) as { ts?: unknown; payload?: unknown }
-    const engage = decodeEngage(original.payload)
-    if (Option.isNone(engage)) return null
-    const dispatchedAt = typeof original.ts === "number" ? original.ts : record.at ?? Date.now()
-    return { campaignId: engage.value.campaignId, reason: record.reason ?? "unknown", dispatchedAt }
-  } catch {
-    return null
-  }
+  const engage = DeadLetter.originalOf(notice, Campaign.EngageContact)
+  if (Option.isNone(engage)) return null
+  const reason = (notice as DeadLetter.DeadLetterRecord).reason
+  return { campaignId: engage.value.payload.campaignId, reason, dispatchedAt: engage.value.ts }
 }
 
 /** The contact actor definition. */

@@ -339,6 +339,21 @@ export const make = <R>(
     // a state write refused for a stale revision is not retried: another host wrote the state
     const saveRetry = commitRetry.pipe(Schedule.whileInput((e: { readonly _tag: string }) => e._tag !== "StateConflict"))
 
+    /**
+     * A dead-letter notice about a message to this actor that this actor applied (it ran out
+     * of deliveries only because its acks never landed): nothing was lost, nothing to escalate.
+     */
+    const aboutApplied = (cell: Cell, m: Message.Decoded, applied: ReadonlyArray<number>): boolean => {
+      if (m.type !== DeadLetter.DeadLettered.type) return false
+      const record = m.payload as typeof DeadLetter.DeadLettered.payload.Type
+      return (
+        record.receiver === cell.address &&
+        record.stream === transport.subjects.streams.mailboxes &&
+        record.streamSeq !== null &&
+        (cell.applied.has(record.streamSeq) || applied.includes(record.streamSeq))
+      )
+    }
+
     const processBatch = (cell: Cell, batch: ReadonlyArray<Item>) =>
       Effect.gen(function* () {
         if (!cell.loaded) yield* Supervision.retrying(load(cell), commitRetry)
@@ -346,7 +361,7 @@ export const make = <R>(
         const applied: Array<number> = []
         const out: Array<OutgoingMessage> = []
         for (const item of batch) {
-          if (cell.applied.has(item.msg.seq) || applied.includes(item.msg.seq)) {
+          if (cell.applied.has(item.msg.seq) || applied.includes(item.msg.seq) || aboutApplied(cell, item.decoded, applied)) {
             counters.staleSkipped++
             continue
           }

@@ -106,4 +106,33 @@ layer(Runtime.layer({ partitions: 2 }), { timeout: 60_000, excludeTestServices: 
       expect(told).toHaveLength(1)
     })
   )
+
+  it.scoped("a notice of a message the actor applied is skipped (its acks were what got lost); one it never applied escalates", () =>
+    Effect.gen(function* () {
+      const { subjects } = yield* Deployment.Deployment
+      yield* Node.start({ registry, actors: [A], agents: [], commands: [], partitions: [0] })
+      const applied = yield* Runtime.send(registry, "t1", Address.actor("a", A_ID), Kick, { n: 1 })
+      const before = told.length
+      // the record the runtime writes for a message to `a` that ran out of deliveries
+      const notice = (streamSeq: number) => ({
+        reason: "DeliveriesExhausted",
+        error: { _tag: "DeliveriesExhausted", message: "test" },
+        receiver: Address.actor("a", A_ID),
+        subject: subjects.mailbox("t1", 0, "a", A_ID),
+        stream: subjects.streams.mailboxes,
+        streamSeq,
+        deliveries: MAX_DELIVER,
+        originalType: Kick.type,
+        originalId: "k",
+        headers: {},
+        dataBase64: "",
+        at: Date.now()
+      })
+      yield* Runtime.send(registry, "t1", Address.actor("a", A_ID), DeadLetter.DeadLettered, notice(applied.seq), Address.ext("runtime"))
+      yield* Runtime.send(registry, "t1", Address.actor("a", A_ID), DeadLetter.DeadLettered, notice(applied.seq + 1_000), Address.ext("runtime"))
+      yield* Crm.waitFor("a to be told of the message it never applied", Effect.sync(() => (told.length > before ? true : undefined)))
+      yield* Effect.sleep("300 millis")
+      expect(told.slice(before).map((r) => r.streamSeq)).toEqual([applied.seq + 1_000])
+    })
+  )
 })
