@@ -107,6 +107,12 @@ export interface ActorHost {
 const heartbeatEveryMs = 2_000
 /** How old an ack floor must be before applied sequences are pruned below it (see `AckFloors`). */
 const FLOOR_LAG_MS = 5_000
+/**
+ * How long a partition's pull waits at the server. A partition given up keeps its pulls
+ * until they expire (what they still bring goes back to the next owner), so this bounds
+ * how late a rebalance hands a message over; an idle partition pulls again this often.
+ */
+const PULL_EXPIRES_MS = 2_000
 /** A loaded outbox younger than this is republished (JetStream's de-duplication window is 120 s). */
 const REPUBLISH_WITHIN_MS = 60_000
 
@@ -133,8 +139,10 @@ export const make = <R>(
     yield* Effect.addFinalizer(() => Effect.sync(heartbeat.stop))
     const partitions = new Map<
       number,
-      { consumption: Consumption.Consumption; floor: Fiber.RuntimeFiber<void, unknown> }
+      { consumption: Consumption.BoundedConsumption; floor: Fiber.RuntimeFiber<void, unknown> }
     >()
+    /** Consumptions of partitions given up whose pulls are still open (see `stopPartition`). */
+    const releasing = new Set<Consumption.BoundedConsumption>()
     // ack floors of the partitions' consumers, as old as pruning needs them (see `AckFloors`)
     const floors = AckFloors.make(FLOOR_LAG_MS)
     const counters = transport.counters
@@ -473,8 +481,12 @@ export const make = <R>(
         if (partitions.has(partition)) return
         // bounded pulls: a node holds no delivery it has not started in a client buffer, where
         // stopping the partition (a rebalance) would lose it until its ack wait ran out
-        const consumption = Consumption.startBounded(consumer, options.bufferPerPartition, route, (e) =>
-          runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`))
+        const consumption = Consumption.startBounded(
+          consumer,
+          options.bufferPerPartition,
+          route,
+          (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
+          { expiresMs: PULL_EXPIRES_MS }
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(
@@ -494,7 +506,10 @@ export const make = <R>(
         partitions.delete(partition)
         yield* Fiber.interrupt(p.floor)
         floors.forget(partition)
-        yield* Effect.promise(() => p.consumption.stop())
+        // released, not closed: what the server already sent goes back to the next owner
+        yield* Effect.promise(() => p.consumption.release())
+        releasing.add(p.consumption)
+        void p.consumption.ended().then(() => releasing.delete(p.consumption))
         // let this partition's actors commit what they started, then forget them
         const mine = () => [...cells.values()].filter((c) => c.partition === partition)
         const deadline = Date.now() + options.stopTimeoutMs
@@ -513,6 +528,10 @@ export const make = <R>(
         closed = true
         // anything still queued was never started: hand it back at once
         for (const cell of cells.values()) for (const item of cell.queue.splice(0)) handBack(item)
+        // the connection closes after this: let the released pulls end first (what they bring goes back)
+        yield* Effect.promise(() =>
+          Promise.race([Promise.all([...releasing].map((c) => c.ended())), new Promise<void>((r) => setTimeout(r, PULL_EXPIRES_MS + 500).unref())])
+        )
       })
 
     return { startPartition, stopPartition, drain, residentCount: () => cells.size }

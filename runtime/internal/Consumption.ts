@@ -3,7 +3,8 @@
  * survive the server. A pull that fails (a NATS server restarting answers 409 "server
  * shutdown", a consumer leader moves) is replaced after a short pause, until stopped.
  * Without this a partition or an agent would silently stop being served while its node
- * still believes it serves it.
+ * still believes it serves it. A consumption given up for another node to take over
+ * (`release`) drops nothing the server already sent it.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 
@@ -27,7 +28,26 @@ const EXPIRES_MS = 5_000
 export interface BoundedConsumption extends Consumption {
   /** Resolves when no handler is running. */
   readonly idle: () => Promise<void>
+  /**
+   * Stops pulling without dropping what is on its way. `stop` closes the pulls, and a
+   * message the server had already sent to one is dropped with it (it comes back only after
+   * its ack wait); here the pulls stay open until they expire, and whatever still arrives
+   * goes back with a delay that outlasts them, so the server hands it to another consumer.
+   * Resolves when pulling has stopped; `ended` when the last pull has ended.
+   */
+  readonly release: () => Promise<void>
+  /** Resolves when no pull is outstanding (after `stop` or `release`). */
+  readonly ended: () => Promise<void>
 }
+
+/** Options of a bounded consumption. */
+export interface BoundedOptions {
+  /** How long a pull waits at the server (at least 1 s; its heartbeats come at half of it). Default 5 s. */
+  readonly expiresMs?: number
+}
+
+/** What is handed back while releasing waits this long past the last pull's expiry. */
+const HAND_BACK_MARGIN_MS = 250
 
 /**
  * Consumes with at most `concurrency` handlers in flight: `handle` starts one and calls
@@ -45,13 +65,19 @@ export const startBounded = (
   consumer: Consumer,
   concurrency: number,
   handle: (msg: JsMsg, done: () => void) => void,
-  onError: (e: unknown) => void = () => {}
+  onError: (e: unknown) => void = () => {},
+  options: BoundedOptions = {}
 ): BoundedConsumption => {
+  const expires = Math.max(1_000, options.expiresMs ?? EXPIRES_MS)
   const chunk = Math.max(1, Math.floor(concurrency / 4))
   let running = 0
   /** Messages asked for by outstanding pulls and not yet arrived. */
   let requested = 0
+  /** Pulls outstanding, and when the last of them expires at the latest. */
+  let open = 0
+  let lastExpiry = 0
   let stopped = false
+  let releasing = false
   let failedAt = 0
   const pulls = new Set<ConsumerMessages>()
   let waiting: Array<() => void> = []
@@ -68,17 +94,20 @@ export const startBounded = (
   /** One pull of `n` messages, run until it is filled, expires or fails. */
   const pull = async (n: number) => {
     requested += n
+    open++
+    lastExpiry = Math.max(lastExpiry, Date.now() + expires)
     let arrived = 0
     try {
-      const messages = await consumer.fetch({ max_messages: n, expires: EXPIRES_MS })
+      const messages = await consumer.fetch({ max_messages: n, expires })
       pulls.add(messages)
       try {
         for await (const m of messages) {
           arrived++
           requested--
-          // stopping: what still arrives goes back at once rather than after its ack_wait
+          // stopped: what still arrives goes back at once rather than after its ack_wait;
+          // released: once no pull of ours can take it again
           if (stopped) {
-            m.nak()
+            m.nak(releasing ? Math.max(1, lastExpiry - Date.now() + HAND_BACK_MARGIN_MS) : undefined)
             continue
           }
           running++
@@ -94,6 +123,7 @@ export const startBounded = (
       }
     } finally {
       requested -= n - arrived
+      open--
       notify()
     }
   }
@@ -118,8 +148,17 @@ export const startBounded = (
       await Promise.race([Promise.all([...pulls].map((p) => p.close().catch(() => undefined))), sleep(2_000)])
       await Promise.race([loop, sleep(2_000)])
     },
+    release: async () => {
+      stopped = true
+      releasing = true
+      notify()
+      await Promise.race([loop, sleep(2_000)])
+    },
     idle: async () => {
       while (running > 0) await wait()
+    },
+    ended: async () => {
+      while (open > 0) await wait()
     }
   }
 }

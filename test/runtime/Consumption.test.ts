@@ -113,4 +113,45 @@ describe("Consumption.startBounded (real NATS)", () => {
       await env.close()
     }
   })
+
+  it("release: what the server already sent goes back to the next consumer instead of waiting out its ack wait", { timeout: 60_000 }, async () => {
+    const ACK_WAIT_MS = 60_000
+    const N = 4_000
+    const env = await setup(ACK_WAIT_MS)
+    try {
+      await Promise.all(Array.from({ length: N }, (_, i) => env.js.publish(`${env.prefix}.job`, String(i))))
+      const handled = new Set<string>()
+      let afterRelease = 0
+      let released = false
+      const worker = (name: string) =>
+        Consumption.startBounded(
+          env.consumer,
+          256,
+          (msg, done) => {
+            if (name === "a" && released) afterRelease++
+            handled.add(msg.string())
+            // a little work per message, so deliveries keep arriving while some are handled
+            setImmediate(() => {
+              msg.ack()
+              done()
+            })
+          },
+          () => {},
+          { expiresMs: 2_000 }
+        )
+      const a = worker("a")
+      while (handled.size < 500) await sleep(1)
+      released = true
+      await a.release()
+      const b = worker("b")
+      const startedAt = Date.now()
+      while (handled.size < N && Date.now() - startedAt < ACK_WAIT_MS / 3) await sleep(50)
+      expect(handled.size, "every message handled well inside its ack wait").toBe(N)
+      expect(afterRelease, "the released consumer handled nothing after its release").toBe(0)
+      await a.ended()
+      await b.stop()
+    } finally {
+      await env.close()
+    }
+  })
 })
