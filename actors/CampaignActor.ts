@@ -9,8 +9,8 @@
  * the planner's workflow-control actions wait for approval before they apply, and the
  * analyzer's rate watch adjusts it (see `CampaignControl`).
  */
-import { Effect, Option, Schema } from "effect"
-import { Address, Campaign, Control, DeadLetter, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
+import { Effect, Schema } from "effect"
+import { Address, Campaign, Control, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
 import { Actor } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor, takeFirst } from "../storage/ContactRepo.js"
@@ -174,47 +174,6 @@ const complete = (s: State, ctx: Actor.ActorContext) =>
 
 const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo | TenantBudget> = { dispatch, complete }
 
-/** A contact's report: counted, its reservation settled, the pace measured; then dispatch goes on. */
-const contactCompleted = (state: State, r: typeof Campaign.ContactCompleted.payload.Type, ctx: Actor.ActorContext) =>
-  Effect.gen(function* () {
-    if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return state
-    const c = state.counts
-    const counts: Campaign.CampaignCounts = {
-      ...c,
-      inProgress: c.inProgress - 1,
-      completed: c.completed + 1,
-      reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
-      replied: c.replied + (CampaignControl.isAnswer(r.reason) ? 1 : 0),
-      converted: c.converted + (r.status === "converted" ? 1 : 0),
-      skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
-      failed: c.failed + (r.status === "failed" ? 1 : 0)
-    }
-    const skippedReasons =
-      r.status === "skipped" && r.reason !== null
-        ? { ...state.skippedReasons, [r.reason]: (state.skippedReasons[r.reason] ?? 0) + 1 }
-        : state.skippedReasons
-    const perChannel =
-      r.channel === null
-        ? state.perChannel
-        : {
-            ...state.perChannel,
-            [r.channel]: {
-              attempted: (state.perChannel[r.channel]?.attempted ?? 0) + 1,
-              reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
-            }
-          }
-    // settle: the contact's reservation is released, what it spent is charged
-    const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
-    const pace = CampaignPace.completed(state.pace, ctx.envelope.ts, r.dispatchedAt, state.window)
-    const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget, pace }, r)
-    const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
-    const every = Math.max(1, Math.floor(state.limit / 50))
-    if (next.status === "running" && counts.completed % every === 0) {
-      ctx.send(topicOf(state.spec!.campaignId), Campaign.CampaignProgress, { campaignId: state.spec!.campaignId, counts: next.counts })
-    }
-    return next
-  })
-
 /** The campaign actor definition. */
 export const CampaignActor = Actor.make({
   type: "campaign",
@@ -286,7 +245,45 @@ export const CampaignActor = Actor.make({
       const budget = CampaignBudget.charge(state.budget, m.payload.cost?.usd ?? 0)
       return yield* CampaignControl.onPlan({ ...state, plan, limit, budget, allowance: CampaignBudget.allowanceOf(plan) }, ctx, flow)
     }
-    if (Message.is(Campaign.ContactCompleted)(m)) return yield* contactCompleted(state, m.payload, ctx)
+    if (Message.is(Campaign.ContactCompleted)(m)) {
+      if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return state
+      const r = m.payload
+      const c = state.counts
+      const counts: Campaign.CampaignCounts = {
+        ...c,
+        inProgress: c.inProgress - 1,
+        completed: c.completed + 1,
+        reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
+        replied: c.replied + (CampaignControl.isAnswer(r.reason) ? 1 : 0),
+        converted: c.converted + (r.status === "converted" ? 1 : 0),
+        skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
+        failed: c.failed + (r.status === "failed" ? 1 : 0)
+      }
+      const skippedReasons =
+        r.status === "skipped" && r.reason !== null
+          ? { ...state.skippedReasons, [r.reason]: (state.skippedReasons[r.reason] ?? 0) + 1 }
+          : state.skippedReasons
+      const perChannel =
+        r.channel === null
+          ? state.perChannel
+          : {
+              ...state.perChannel,
+              [r.channel]: {
+                attempted: (state.perChannel[r.channel]?.attempted ?? 0) + 1,
+                reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
+              }
+            }
+      // settle: the contact's reservation is released, what it spent is charged
+      const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
+      const pace = CampaignPace.completed(state.pace, ctx.envelope.ts, r.dispatchedAt, state.window)
+      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget, pace }, r)
+      const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
+      const every = Math.max(1, Math.floor(state.limit / 50))
+      if (next.status === "running" && counts.completed % every === 0) {
+        ctx.send(topicOf(state.spec!.campaignId), Campaign.CampaignProgress, { campaignId: state.spec!.campaignId, counts: next.counts })
+      }
+      return next
+    }
     if (state.spec === null) return state
     if (Message.is(Control.PauseCampaign)(m)) return CampaignControl.pause(state, ctx, m.payload.reason, m.payload.by)
     if (Message.is(Control.ResumeCampaign)(m)) return yield* CampaignControl.resume(state, ctx, m.payload.by, flow)
@@ -303,12 +300,5 @@ export const CampaignActor = Actor.make({
     }
     if (Message.is(PlannerProtocol.ControlRequested)(m)) return CampaignControl.onControlRequest(state, ctx, m.payload)
     return state
-  }),
-  // a contact's report that ran out of deliveries on its way here (the runtime skips notices
-  // of messages this actor applied): it is counted now, from the dead letter's copy
-  onDeadLetter: (state: State, _m: Message.Decoded, notice: unknown, ctx: Actor.ActorContext) => {
-    const report = DeadLetter.originalOf(notice, Campaign.ContactCompleted)
-    const mine = (notice as Partial<DeadLetter.DeadLetterRecord> | null)?.receiver === ctx.self
-    return Option.isSome(report) && mine ? contactCompleted(state, report.value.payload, ctx) : Effect.succeed(state)
-  }
+  })
 })

@@ -8,8 +8,8 @@
  * status to its campaign. Every step is a progress event. When idle it holds nothing and
  * is passivated. The engagement's state machine lives in `contact/Engagement.ts`.
  */
-import { Effect, Option } from "effect"
-import { Address, Campaign, DeadLetter, Dispatch, Message, Vapi } from "../protocols/index.js"
+import { Effect } from "effect"
+import { Address, Campaign, Dispatch, Message, Vapi } from "../protocols/index.js"
 import { topicOf } from "./CampaignActor.js"
 import { Actor, Locks } from "../runtime/index.js"
 import * as VoiceCall from "./channels/VoiceCall.js"
@@ -223,18 +223,6 @@ const step = (state: State, m: Message.Decoded, ctx: Actor.ActorContext, lock: E
     return state
   })
 
-/**
- * The engage a dead-letter notice is about, when the notice says this actor's own engage
- * could not be delivered (it ran out of deliveries): its campaign, the reason, and when the
- * campaign sent it. Null for any other notice.
- */
-export const lostEngage = (notice: unknown): { campaignId: string; reason: string; dispatchedAt: number } | null => {
-  const engage = DeadLetter.originalOf(notice, Campaign.EngageContact)
-  if (Option.isNone(engage)) return null
-  const reason = (notice as DeadLetter.DeadLetterRecord).reason
-  return { campaignId: engage.value.payload.campaignId, reason, dispatchedAt: engage.value.ts }
-}
-
 /** The contact actor definition. */
 export const ContactActor = Actor.make({
   type: "contact",
@@ -262,13 +250,6 @@ export const ContactActor = Actor.make({
   // a step failed past its retries (here or in an agent): free the contact, tell the campaign
   onDeadLetter: (state: State, _m: Message.Decoded, error: unknown, ctx: Actor.ActorContext) =>
     Effect.gen(function* () {
-      const lost = lostEngage(error)
-      if (lost !== null) {
-        // an engagement that never reached this actor (its engage ran out of deliveries): it failed
-        const known = state.active?.campaignId === lost.campaignId || state.history.some((h) => h.campaignId === lost.campaignId) ||
-          state.waiting.some((w) => w.engage.campaignId === lost.campaignId)
-        return known ? state : Engagement.finish(state, ctx, lost.campaignId, "failed", `error:${lost.reason}`, null, null, 0, lost.dispatchedAt)
-      }
       const a = state.active
       if (a === null) return state
       yield* lockOf(ctx, yield* Locks.Locks).release(a.campaignId).pipe(Effect.ignore)

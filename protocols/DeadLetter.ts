@@ -2,7 +2,7 @@
  * The dead-letter record: what was refused or failed, why (a typed reason), and the
  * original bytes and headers, so nothing is lost and the message can be retried.
  */
-import { Option, Schema } from "effect"
+import { Schema } from "effect"
 import * as Message from "./Message.js"
 
 /** Why a message was dead-lettered: the tag of a `DecodeError` or `HandlerFailed`. */
@@ -32,21 +32,3 @@ export const DeadLettered = Message.define(
 /** A dead-letter record's payload. */
 export type DeadLetterRecord = typeof DeadLettered.payload.Type
 
-/**
- * The message a dead-letter record keeps, when it is one of type `def` and still decodes:
- * its payload and its envelope's timestamp. Anything else (another type, bytes that were
- * never a valid message) is none.
- */
-export const originalOf = <A, I>(record: unknown, def: Message.MessageType<A, I>): Option.Option<{ readonly payload: A; readonly ts: number }> => {
-  const r = record as Partial<DeadLetterRecord> | null
-  if (r?.originalType !== def.type || typeof r.dataBase64 !== "string") return Option.none()
-  try {
-    const envelope = JSON.parse(Buffer.from(r.dataBase64, "base64").toString("utf8")) as { readonly ts?: unknown; readonly payload?: unknown }
-    return Option.map(Schema.decodeUnknownOption(def.payload)(envelope.payload), (payload) => ({
-      payload,
-      ts: typeof envelope.ts === "number" ? envelope.ts : (r.at ?? 0)
-    }))
-  } catch {
-    return Option.none()
-  }
-}

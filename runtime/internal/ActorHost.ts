@@ -21,6 +21,7 @@ import { Outbox, type OutgoingMessage } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
 import * as AckFloors from "./AckFloors.js"
 import * as Consumption from "./Consumption.js"
+import * as ExhaustedDeliveries from "./ExhaustedDeliveries.js"
 import * as Heartbeat from "./Heartbeat.js"
 import * as MessageSpan from "./MessageSpan.js"
 import type { StateStore } from "./StateStore.js"
@@ -347,37 +348,29 @@ export const make = <R>(
     // a state write refused for a stale revision is not retried: another host wrote the state
     const saveRetry = commitRetry.pipe(Schedule.whileInput((e: { readonly _tag: string }) => e._tag !== "StateConflict"))
 
-    /**
-     * A dead-letter notice about a message to this actor that this actor applied (it ran out
-     * of deliveries only because its acks never landed): nothing was lost, nothing to escalate.
-     */
-    const aboutApplied = (cell: Cell, m: Message.Decoded, applied: ReadonlyArray<number>): boolean => {
-      if (m.type !== DeadLetter.DeadLettered.type) return false
-      const record = m.payload as typeof DeadLetter.DeadLettered.payload.Type
-      return (
-        record.receiver === cell.address &&
-        record.stream === transport.subjects.streams.mailboxes &&
-        record.streamSeq !== null &&
-        (cell.applied.has(record.streamSeq) || applied.includes(record.streamSeq))
-      )
-    }
-
     const processBatch = (cell: Cell, batch: ReadonlyArray<Item>) =>
       Effect.gen(function* () {
         if (!cell.loaded) yield* Supervision.retrying(load(cell), commitRetry)
         let state = cell.state
         const applied: Array<number> = []
         const out: Array<OutgoingMessage> = []
-        for (const item of batch) {
-          if (cell.applied.has(item.msg.seq) || applied.includes(item.msg.seq) || aboutApplied(cell, item.decoded, applied)) {
+        for (const delivered of batch) {
+          // a notice that a message to this actor ran out of deliveries brings the message
+          // itself: handled now, unless it was applied (then only its acks were lost)
+          const lost = ExhaustedDeliveries.lostOriginal(delivered.decoded, cell.address, transport.subjects.streams.mailboxes, transport.registry, (q) =>
+            cell.applied.has(q) || applied.includes(q)
+          )
+          if (cell.applied.has(delivered.msg.seq) || applied.includes(delivered.msg.seq) || lost === "applied") {
             counters.staleSkipped++
             continue
           }
+          const item = lost === null ? delivered : { ...delivered, decoded: lost.message }
           counters.inFlight++
           const result = yield* handleOne(cell, state, item).pipe(Effect.ensuring(Effect.sync(() => counters.inFlight--)))
           state = result.state
           for (const o of result.out) out.push(o)
           applied.push(item.msg.seq)
+          if (lost !== null) applied.push(lost.seq)
           counters.handled++
         }
         if (applied.length > 0) {

@@ -8,18 +8,21 @@
  *
  * The server says so in an advisory; one node of the deployment takes each (a queue group)
  * and turns the message into a dead-letter record (reason `DeliveriesExhausted`, its bytes
- * and headers kept), tells the actors concerned as for any failure past its retries (the
- * receiving actor, and the actor it was sent by or for: their `onDeadLetter` escalates),
- * then deletes it from its stream. Advisories are core NATS messages: one that no node
- * receives (none running, or the one that took it died at that moment) leaves its message
- * where it was, as without this module. The record's id derives from the stream and
- * sequence, and the notices' from the record, so handling an advisory twice writes and
- * tells once.
+ * and headers kept), sends a notice, then deletes the message from its stream. The notice
+ * goes to the receiving actor, whose host handles the message from the record's copy, as
+ * its last delivery (`lostOriginal`; skipped when the actor had applied it and only its
+ * acks were lost). A message to an agent has no actor to take it up: the notice goes to
+ * the actor it was sent by or for, whose `onDeadLetter` escalates as for any agent failure.
+ *
+ * Advisories are core NATS messages: one that no node receives (none running, or the one
+ * that took it died at that moment) leaves its message where it was, as without this
+ * module. The record's id derives from the stream and sequence, and the notice's key from
+ * them too, so handling an advisory twice writes and tells once.
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Cause, Effect, Either, Runtime, type Scope } from "effect"
-import { Address, DeadLetter } from "../../protocols/index.js"
+import { Address, DeadLetter, type Message } from "../../protocols/index.js"
 import { DeliveriesExhausted, describe } from "../Errors.js"
 import { Outbox } from "../Outbox.js"
 import type { Transport } from "./Transport.js"
@@ -36,6 +39,9 @@ const isAdvisory = (u: unknown): u is Advisory => {
   const a = u as Partial<Advisory> | null
   return typeof a?.stream === "string" && typeof a.consumer === "string" && typeof a.stream_seq === "number" && typeof a.deliveries === "number"
 }
+
+/** The reason of the dead-letter records written here. */
+const EXHAUSTED = "DeliveriesExhausted"
 
 /** The advisory subject of a stream's exhausted deliveries (every consumer). */
 export const advisorySubject = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`
@@ -66,17 +72,39 @@ export const handle = (jsm: JetStreamManager, transport: Transport, advisory: Ad
     )
     // a notice about a notice is never sent (an actor that cannot take notices would get them for ever)
     if (m !== undefined && m.type !== DeadLetter.DeadLettered.type) {
-      // the receiving actor, and the actor the message was sent by or for
-      const told = [m.envelope.to, m.envelope.replyTo ?? m.envelope.from].filter(
-        (a, i, all): a is Address.Address => Address.parse(a).kind === "actor" && all.indexOf(a) === i
-      )
-      const notices = new Outbox(m.envelope, m.envelope.to)
-      for (const to of told) notices.send(to, DeadLetter.DeadLettered, record, { key: `exhausted/${stream}/${seq}/${to}` })
-      yield* transport.publish(notices.messages)
+      const isActor = (a: Address.Address) => Address.parse(a).kind === "actor"
+      const sender = m.envelope.replyTo ?? m.envelope.from
+      const to = isActor(m.envelope.to) ? m.envelope.to : isActor(sender) ? sender : null
+      if (to !== null) {
+        const notice = new Outbox(m.envelope, m.envelope.to)
+        notice.send(to, DeadLetter.DeadLettered, record, { key: `exhausted/${stream}/${seq}` })
+        yield* transport.publish(notice.messages)
+      }
     }
     yield* Effect.tryPromise(() => jsm.streams.deleteMessage(stream, seq, false))
     yield* Effect.logWarning(`${describe(error)}: dead-lettered (${stream} #${seq}, consumer ${consumer})`)
   })
+
+/**
+ * What an actor does with a dead-letter notice `m` about a message to it on `mailboxes` that
+ * ran out of deliveries: `"applied"` when it had applied that message (`applied` says so of a
+ * stream sequence), else the message itself to handle now, with its sequence. Null for any
+ * other message.
+ */
+export const lostOriginal = (
+  m: Message.Decoded,
+  receiver: Address.Address,
+  mailboxes: string,
+  registry: Message.Registry,
+  applied: (seq: number) => boolean
+): { readonly message: Message.Decoded; readonly seq: number } | "applied" | null => {
+  if (m.type !== DeadLetter.DeadLettered.type) return null
+  const record = m.payload as DeadLetter.DeadLetterRecord
+  if (record.reason !== EXHAUSTED || record.receiver !== receiver || record.stream !== mailboxes || record.streamSeq === null) return null
+  if (applied(record.streamSeq)) return "applied"
+  const original = registry.decode(Buffer.from(record.dataBase64, "base64"))
+  return Either.isRight(original) && original.right.envelope.to === receiver ? { message: original.right, seq: record.streamSeq } : null
+}
 
 /**
  * Takes the advisories of the given streams in the deployment's queue group until the scope

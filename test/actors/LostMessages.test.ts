@@ -2,14 +2,14 @@
  * Campaign messages that run out of deliveries do not leave a campaign waiting for ever.
  *
  * - An engage that never reaches its contact (here the node that holds the contact's
- *   partition naks it, as one that cannot commit would) becomes a dead letter; the contact
- *   is told, reports itself failed with the reason, and the campaign completes. The first
- *   node holds every partition but the contact's; the test drives that partition's consumer
- *   itself until the server gives up on the engage, then a second node takes the partition
- *   and hears the notice.
+ *   partition naks it, as one that cannot commit would) becomes a dead letter, and its
+ *   contact is engaged from the dead letter's copy: the campaign completes with every
+ *   contact worked. The first node holds every partition but the contact's; the test drives
+ *   that partition's consumer itself until the server gives up on the engage, then a second
+ *   node takes the partition and hears the notice.
  * - A contact's report that never reaches its campaign is counted from the notice's copy
- *   (the notice as the runtime writes it; the runtime skips notices of reports the campaign
- *   counted, see `test/runtime/ExhaustedDeliveries.test.ts`).
+ *   (the notice as the runtime writes it; the runtime skips notices of messages the actor
+ *   applied, see `test/runtime/ExhaustedDeliveries.test.ts`).
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Ref } from "effect"
@@ -20,6 +20,7 @@ import { NatsClient } from "../../nats/NatsClient.js"
 import { Address, Campaign, DeadLetter, Ids } from "../../protocols/index.js"
 import { Node } from "../../runtime/index.js"
 import { ContactRepo } from "../../storage/ContactRepo.js"
+import { DeliveryLedger } from "../../storage/DeliveryLedger.js"
 import * as Events from "../fixtures/CampaignEvents.js"
 import * as Crm from "../fixtures/Crm.js"
 import * as Runtime from "../fixtures/Runtime.js"
@@ -35,7 +36,7 @@ const MAX_DELIVER = 3
 const policy = Ref.unsafeMake<DispatchPolicy.PolicySettings>(DispatchPolicy.anyTime)
 
 layer(Crm.layer({ partitions: PARTITIONS }, { policy: DispatchPolicy.layerRef(policy) }), { timeout: 90_000, excludeTestServices: true })("a lost engage", (it) => {
-  it.scoped("an engage that ran out of deliveries fails its contact with the reason, and the campaign completes", () =>
+  it.scoped("an engage that ran out of deliveries is dead-lettered, its contact is engaged from the copy, and the campaign completes", () =>
     Effect.gen(function* () {
       const { js, jsm } = yield* NatsClient
       const { topology, subjects } = yield* Deployment.Deployment
@@ -81,11 +82,20 @@ layer(Crm.layer({ partitions: PARTITIONS }, { policy: DispatchPolicy.layerRef(po
         es.some((e) => e.type === "event.campaign-completed")
       )
       const terminal = Events.ofType(events, "event.contact-progress").filter((e) => e.payload.phase === "completed").map((e) => e.payload)
-      expect(terminal.find((p) => p.contactId === LOST)).toMatchObject({ status: "failed", reason: "error:DeliveriesExhausted" })
       expect(terminal.map((p) => p.contactId).sort()).toEqual(ids)
       const summary = Events.ofType(events, "event.campaign-completed")[0]!.payload.summary
       expect(summary.counts).toMatchObject({ targeted: ids.length, completed: ids.length, inProgress: 0 })
-      expect(summary.counts.failed).toBeGreaterThanOrEqual(1)
+      // the lost contact was worked like the others: one delivery each
+      const ledger = yield* (yield* DeliveryLedger).byCampaign(tenant, campaignId)
+      expect(ledger.map((d) => d.contactId).sort()).toEqual(ids)
+      // and the dead letter says what happened to its engage
+      const dead = yield* Effect.promise(() =>
+        jsm.streams.getMessage(subjects.streams.deadLetters, { last_by_subj: subjects.deadLetter(tenant, "DeliveriesExhausted") })
+      )
+      expect(dead?.json<{ payload: { originalType: string; receiver: string } }>().payload).toMatchObject({
+        originalType: Campaign.EngageContact.type,
+        receiver: `actor:contact:${LOST}`
+      })
     })
   )
 
