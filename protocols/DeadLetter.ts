@@ -31,4 +31,3 @@ export const DeadLettered = Message.define(
 
 /** A dead-letter record's payload. */
 export type DeadLetterRecord = typeof DeadLettered.payload.Type
-
