@@ -41,7 +41,7 @@ const isAdvisory = (u: unknown): u is Advisory => {
 }
 
 /** The reason of the dead-letter records written here. */
-const EXHAUSTED = "DeliveriesExhausted"
+const EXHAUSTED: DeliveriesExhausted["_tag"] = "DeliveriesExhausted"
 
 /** The advisory subject of a stream's exhausted deliveries (every consumer). */
 export const advisorySubject = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`
