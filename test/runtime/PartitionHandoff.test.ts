@@ -7,6 +7,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Exit, Schema, Scope } from "effect"
+import type { Latch } from "effect/Effect"
 import { Deployment } from "../../nats/index.js"
 import { NatsClient } from "../../nats/NatsClient.js"
 import { Address, DeadLetter, Message } from "../../protocols/index.js"
@@ -28,7 +29,8 @@ const handled = new Map<string, Set<string>>()
 const note = (node: string, key: string) => handled.set(node, (handled.get(node) ?? new Set()).add(key))
 const all = () => new Set([...handled.values()].flatMap((s) => [...s]))
 
-const sink = (node: string) =>
+/** `gate`, when given, holds every handler until it opens. */
+const sink = (node: string, gate?: Latch) =>
   Actor.make({
     type: "sink",
     accepts: [Item],
@@ -37,6 +39,7 @@ const sink = (node: string) =>
     handle: (s, m, ctx) =>
       Effect.gen(function* () {
         if (!Message.is(Item)(m)) return s
+        if (gate) yield* gate.await
         yield* Effect.sleep("5 millis")
         note(node, `${ctx.id}/${m.payload.n}`)
         return { count: s.count + 1 }
@@ -51,13 +54,17 @@ layer(Runtime.layer({ partitions: 1 }), { timeout: 90_000, excludeTestServices: 
       const mailboxes = topology.subjects.streams.mailboxes
       const options = { registry, agents: [], commands: [], actorHost: { maxBatch: 1, bufferPerPartition: BUFFER } } as const
 
+      // node a handles nothing until everything is published, so however slowly the
+      // publishing goes (a loaded CI machine), most of it is still in the stream below
+      const published = yield* Effect.makeLatch(false)
       const scopeA = yield* Scope.make()
-      yield* Node.start({ ...options, actors: [sink("a")] }).pipe(Scope.extend(scopeA))
+      yield* Node.start({ ...options, actors: [sink("a", published)] }).pipe(Scope.extend(scopeA))
       const [consumer] = yield* Effect.promise(() => jsm.consumers.list(mailboxes).next())
       yield* Effect.promise(() => jsm.consumers.update(mailboxes, consumer!.name, { ack_wait: ACK_WAIT_MS * 1_000_000 }))
       for (let n = 0; n < PER_ACTOR; n++) {
         for (let a = 0; a < ACTORS; a++) yield* Runtime.send(registry, "t1", Address.actor("sink", `s${a}`), Item, { n })
       }
+      yield* published.open
       yield* Crm.waitFor("node a to be busy", Effect.sync(() => ((handled.get("a")?.size ?? 0) >= 40 ? true : undefined)))
 
       // node a holds no more than its bound; the rest is still the stream's
