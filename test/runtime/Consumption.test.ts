@@ -8,16 +8,40 @@
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
 import { connect, nanos } from "@nats-io/transport-node"
+import { Effect, Option } from "effect"
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as LocalServer from "../../nats/LocalServer.js"
 import * as Consumption from "../../runtime/internal/Consumption.js"
 import { randomPrefix } from "../fixtures/Nats.js"
+import { freePorts } from "../fixtures/NatsCluster.js"
 
 const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** A nats-server with JetStream of its own, which the test can freeze (SIGSTOP). */
+const ownServer = async () => {
+  const [port] = await freePorts(1)
+  const dir = mkdtempSync(join(tmpdir(), "nexus-consumption-"))
+  const child = spawn(Option.getOrThrow(LocalServer.findBinary()), ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" })
+  while (!(await Effect.runPromise(LocalServer.answers("127.0.0.1", port!)))) await sleep(50)
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    pause: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
+    close: () => {
+      child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
 /** A work-queue stream with one durable pull consumer whose ack wait is `ackWaitMs`. */
-const setup = async (ackWaitMs: number) => {
+const setup = async (ackWaitMs: number, servers = url) => {
   const prefix = randomPrefix()
-  const nc = await connect({ servers: url })
+  const nc = await connect({ servers })
   const jsm = await jetstreamManager(nc)
   await jsm.streams.add({ name: prefix, subjects: [`${prefix}.>`], retention: RetentionPolicy.Workqueue })
   await jsm.consumers.add(prefix, { durable_name: "work", ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1 })
@@ -152,6 +176,50 @@ describe("Consumption.startBounded (real NATS)", () => {
       await b.stop()
     } finally {
       await env.close()
+    }
+  })
+
+  it("a pull the server ends late is no failure, and loses nothing", { timeout: 60_000 }, async () => {
+    // a server of its own, frozen past the pull's expiry: neither its idle heartbeats nor
+    // the end of the pull come (as under load, when nats-server 2.9 sometimes ends a partly
+    // filled pull seconds late), and the client's heartbeat check gives the pull up. That
+    // is reported as no failure, and the next pulls lose nothing to the ack wait.
+    const ACK_WAIT_MS = 30_000
+    const EXPIRES_MS = 1_000
+    const server = await ownServer()
+    const env = await setup(ACK_WAIT_MS, server.url)
+    try {
+      const handled: Array<string> = []
+      const errors: Array<unknown> = []
+      const consumption = Consumption.startBounded(
+        env.consumer,
+        8,
+        (msg, done) => {
+          handled.push(msg.string())
+          msg.ack()
+          done()
+        },
+        (e) => errors.push(e),
+        { expiresMs: EXPIRES_MS }
+      )
+      // a pull of 8 is open and gets 2
+      for (let i = 0; i < 2; i++) await env.js.publish(`${env.prefix}.job`, `before-${i}`)
+      while (handled.length < 2) await sleep(5)
+      server.pause()
+      await sleep(EXPIRES_MS * 2.5)
+      server.resume()
+      const N = 20
+      const resumedAt = Date.now()
+      for (let i = 0; i < N; i++) await env.js.publish(`${env.prefix}.job`, `after-${i}`)
+      while (handled.length < N + 2 && Date.now() - resumedAt < ACK_WAIT_MS / 3) await sleep(20)
+      expect(new Set(handled).size, "every message handled, well inside its ack wait").toBe(N + 2)
+      expect(handled.length, "each once").toBe(N + 2)
+      expect(errors.map(String), "a pull that ended late is not a failure").toEqual([])
+      await consumption.stop()
+    } finally {
+      server.resume()
+      await env.close()
+      server.close()
     }
   })
 })
