@@ -10,7 +10,7 @@
  * analyzer's rate watch adjusts it (see `CampaignControl`).
  */
 import { Effect, Schema } from "effect"
-import { Address, Campaign, Control, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
+import { Address, Campaign, Control, DeadLetter, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
 import { Actor } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor, takeFirst } from "../storage/ContactRepo.js"
@@ -48,7 +48,7 @@ export const State = Schema.Struct({
   completedAt: Schema.NullOr(Schema.Number),
   // steering (fields added later decode with defaults)
   /** Where `resume` returns to. */
-  resumeTo: Schema.optionalWith(Schema.NullOr(Schema.Literal("running", "awaiting-approval")), { default: () => null }),
+  resumeTo: Schema.optionalWith(Schema.NullOr(Schema.Literal("running", "awaiting-approval", "planning")), { default: () => null }),
   /** Approvals the plan still waits for. */
   approvals: Schema.optionalWith(Schema.Array(Campaign.ApprovalNeed), { default: () => [] }),
   /** Adjustments escalated for approval, by approval id. */
@@ -172,7 +172,33 @@ const complete = (s: State, ctx: Actor.ActorContext) =>
     return { ...s, status: "completed" as const, completedAt }
   })
 
-const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo | TenantBudget> = { dispatch, complete }
+const requestPlan = (s: State, ctx: Actor.ActorContext): State => {
+  const spec = s.spec!
+  ctx.send(Address.agent("planner"), Campaign.PlanRequested, {
+    campaignId: spec.campaignId,
+    goal: spec.goal,
+    audience: spec.audience,
+    channels: spec.channels,
+    targetCount: spec.targetCount,
+    maxCostUsd: spec.budget.maxCostUsd * CampaignBudget.PLANNING_SHARE
+  })
+  return { ...s, status: "planning" }
+}
+
+/**
+ * Why a failed message means the campaign's plan will not come, or null: the planner
+ * failed on its request (the notice of a dead-lettered `PlanRequested`, from the agent or
+ * from a request that ran out of deliveries), or this actor failed on the plan itself.
+ */
+const planLost = (m: Message.Decoded, error: unknown): string | null => {
+  if (Message.is(DeadLetter.DeadLettered)(m)) {
+    return m.payload.originalType === Campaign.PlanRequested.type ? `planning-failed:${m.payload.error._tag}` : null
+  }
+  if (Message.is(Campaign.PlanReady)(m)) return `planning-failed:${(error as { _tag?: string })._tag ?? "unknown"}`
+  return null
+}
+
+const flow: CampaignControl.Flow<unknown, ContactRepo | CampaignRepo | TenantBudget> = { dispatch, complete, requestPlan }
 
 /** The campaign actor definition. */
 export const CampaignActor = Actor.make({
@@ -227,15 +253,7 @@ export const CampaignActor = Actor.make({
         targetCount: spec.targetCount,
         budget: spec.budget
       })
-      ctx.send(Address.agent("planner"), Campaign.PlanRequested, {
-        campaignId: spec.campaignId,
-        goal: spec.goal,
-        audience: spec.audience,
-        channels: spec.channels,
-        targetCount: spec.targetCount,
-        maxCostUsd: spec.budget.maxCostUsd * CampaignBudget.PLANNING_SHARE
-      })
-      return { ...state, status: "planning" as const, spec, startedAt: m.envelope.ts }
+      return requestPlan({ ...state, spec, startedAt: m.envelope.ts }, ctx)
     }
     if (Message.is(Campaign.PlanReady)(m)) {
       if (state.status !== "planning" || state.spec === null) return state
@@ -300,5 +318,9 @@ export const CampaignActor = Actor.make({
     }
     if (Message.is(PlannerProtocol.ControlRequested)(m)) return CampaignControl.onControlRequest(state, ctx, m.payload)
     return state
-  })
+  }),
+  onDeadLetter: (state: State, m: Message.Decoded, error: unknown, ctx: Actor.ActorContext) => {
+    const reason = planLost(m, error)
+    return reason === null ? Effect.succeed(state) : CampaignControl.planningFailed(state, ctx, reason, flow)
+  }
 })

@@ -21,6 +21,8 @@ export const REVIEW_EVERY = 25
 export interface Flow<E, R> {
   readonly dispatch: (s: State, ctx: Actor.ActorContext) => Effect.Effect<State, E, R>
   readonly complete: (s: State, ctx: Actor.ActorContext) => Effect.Effect<State, E, R>
+  /** Asks the planner for the campaign's plan (the campaign is `planning` afterwards). */
+  readonly requestPlan: (s: State, ctx: Actor.ActorContext) => State
 }
 
 /** Empty outcome counters. */
@@ -51,6 +53,9 @@ const priorityDelta: Readonly<Record<PriorityRule["priority"], number>> = { low:
 
 const topic = (s: State) => Address.topic("campaign", s.spec!.campaignId)
 const cid = (s: State) => s.spec!.campaignId
+
+/** Paused before it had a plan (its planning failed): resuming asks for the plan again. */
+const planless = (s: State) => s.status === "paused" && s.resumeTo === "planning"
 
 const changed = (s: State, ctx: Actor.ActorContext, state: "paused" | "resumed" | "cancelled" | "edited", reason: string | null, by: string) =>
   ctx.send(topic(s), Control.CampaignStateChanged, { campaignId: cid(s), state, reason, by })
@@ -97,7 +102,8 @@ export const onControlRequest = (s: State, ctx: Actor.ActorContext, r: typeof Pl
   // the plan may have arrived first (a redelivery after a failover) and asked already
   const asked = s.approvals.some((a) => a.approvalId === r.approvalId)
   if (!asked) askApproval(s, ctx, need)
-  const gates = s.status === "new" || s.status === "planning" || s.status === "awaiting-approval" || (s.status === "paused" && s.resumeTo === "awaiting-approval")
+  const gates =
+    s.status === "new" || s.status === "planning" || s.status === "awaiting-approval" || (s.status === "paused" && s.resumeTo === "awaiting-approval") || planless(s)
   const entry: AgentAction = { action: r.action, step: r.step, reason: r.reason, decision: "pending", decidedBy: null, applied: false }
   return { ...s, agentActions: { ...s.agentActions, [r.approvalId]: entry }, approvals: gates && !asked ? [...s.approvals, need] : s.approvals }
 }
@@ -105,7 +111,7 @@ export const onControlRequest = (s: State, ctx: Actor.ActorContext, r: typeof Pl
 /** Applies an approved workflow action of the planner (a pause waits for the plan if it is still being made). */
 const applyAgentAction = (s: State, ctx: Actor.ActorContext, id: string): State => {
   const a = s.agentActions[id]!
-  if (a.action._tag === "pause_campaign" && (s.status === "new" || s.status === "planning")) return s
+  if (a.action._tag === "pause_campaign" && (s.status === "new" || s.status === "planning" || planless(s))) return s
   const next: State = { ...s, agentActions: { ...s.agentActions, [id]: { ...a, applied: true } } }
   const by = `agent:planner (approved by ${a.decidedBy ?? "unknown"})`
   switch (a.action._tag) {
@@ -144,11 +150,24 @@ export const pause = (s: State, ctx: Actor.ActorContext, reason: string, by: str
   return { ...s, status: "paused", resumeTo: s.status }
 }
 
-/** Resume a paused campaign where it was. */
+/**
+ * The plan never came (the planner failed past its retries, or its request or answer was
+ * dead-lettered): the campaign pauses with the reason, for a person to resume (which asks
+ * for the plan again) or cancel. Cancelled meanwhile, it completes at once.
+ */
+export const planningFailed = <E, R>(s: State, ctx: Actor.ActorContext, reason: string, flow: Flow<E, R>) => {
+  if (s.status !== "planning") return Effect.succeed(s)
+  if (s.cancelled !== null) return flow.complete({ ...s, status: "running" }, ctx)
+  changed(s, ctx, "paused", reason, "runtime")
+  return Effect.succeed<State>({ ...s, status: "paused", resumeTo: "planning" })
+}
+
+/** Resume a paused campaign where it was (one whose planning failed asks for its plan again). */
 export const resume = <E, R>(s: State, ctx: Actor.ActorContext, by: string, flow: Flow<E, R>) => {
   if (s.status !== "paused") return Effect.succeed(s)
   changed(s, ctx, "resumed", null, by)
   const back = s.resumeTo ?? "running"
+  if (back === "planning") return Effect.succeed(flow.requestPlan({ ...s, resumeTo: null }, ctx))
   return back === "running" ? flow.dispatch({ ...s, status: "running", resumeTo: null }, ctx) : Effect.succeed<State>({ ...s, status: back, resumeTo: null })
 }
 
@@ -157,7 +176,8 @@ export const cancel = <E, R>(s: State, ctx: Actor.ActorContext, reason: string, 
   if (s.spec === null || s.status === "completed" || s.status === "rejected" || s.cancelled !== null) return Effect.succeed(s)
   changed(s, ctx, "cancelled", reason, by)
   const next: State = { ...s, status: s.status === "new" || s.status === "planning" ? s.status : "running", cancelled: reason, approvals: [] }
-  return next.counts.inProgress === 0 && next.plan !== null ? flow.complete(next, ctx) : Effect.succeed(next)
+  // without a plan only one whose planning failed completes now; one still planning does when its plan comes
+  return next.counts.inProgress === 0 && (next.plan !== null || planless(s)) ? flow.complete(next, ctx) : Effect.succeed(next)
 }
 
 /** Edit target count, budget or channels of a live campaign. */
@@ -196,7 +216,7 @@ export const approve = <E, R>(s: State, ctx: Actor.ActorContext, approvalId: str
     ...s,
     approvals,
     status: opens ? "running" : s.status,
-    resumeTo: s.status === "paused" && approvals.length === 0 ? "running" : s.resumeTo
+    resumeTo: s.status === "paused" && approvals.length === 0 && !planless(s) ? "running" : s.resumeTo
   }
   if (agent !== undefined) {
     next = { ...next, agentActions: { ...next.agentActions, [approvalId]: { ...agent, decision: "approved", decidedBy: by } } }

@@ -31,7 +31,8 @@ const context = () => {
 /** A flow that records dispatches instead of engaging contacts. */
 const flow = {
   dispatch: (s: CampaignActor.State) => Effect.succeed<CampaignActor.State>({ ...s, counts: { ...s.counts, dispatched: s.counts.dispatched + 1 } }),
-  complete: (s: CampaignActor.State) => Effect.succeed<CampaignActor.State>({ ...s, status: "completed" })
+  complete: (s: CampaignActor.State) => Effect.succeed<CampaignActor.State>({ ...s, status: "completed" }),
+  requestPlan: (s: CampaignActor.State): CampaignActor.State => ({ ...s, status: "planning" })
 }
 
 const spec: Campaign.StartPayload = {
@@ -139,6 +140,22 @@ describe("CampaignControl: the planner's workflow actions", () => {
       expect(CampaignControl.lockPolicyOf(s, contact({ segment: "smb" })), "others keep the campaign's policy").toEqual({})
       const withPolicy: CampaignActor.State = { ...s, spec: { ...spec, lockPolicy: { onConflict: "preempt", priority: 5, maxWaitMs: 1000 } } }
       expect(CampaignControl.lockPolicyOf(withPolicy, contact()).lockPolicy?.priority).toBe(6)
+    })
+  )
+
+  it.effect("a pause approved while the campaign is paused for its failed planning waits for the plan asked again", () =>
+    Effect.gen(function* () {
+      const { ctx, types } = context()
+      let s = yield* CampaignControl.planningFailed(CampaignControl.onControlRequest(planning(), ctx, pauseReq), ctx, "planning-failed:HandlerFailed", flow)
+      expect(s).toMatchObject({ status: "paused", resumeTo: "planning" })
+      s = yield* CampaignControl.approve(s, ctx, pauseReq.approvalId, "user:alice", flow)
+      expect(s, "approving does not send it to running without a plan").toMatchObject({ status: "paused", resumeTo: "planning" })
+      expect(s.agentActions[pauseReq.approvalId]!.applied, "the pause waits for the plan").toBe(false)
+      s = yield* CampaignControl.resume(s, ctx, "user:alice", flow)
+      expect(s).toMatchObject({ status: "planning", resumeTo: null })
+      s = yield* CampaignControl.onPlan({ ...s, plan: plan([needOf(pauseReq)]), limit: 10 }, ctx, flow)
+      expect(s, "the approved pause holds the campaign once the plan is there").toMatchObject({ status: "paused", resumeTo: "running" })
+      expect(types().filter((t) => t === "event.campaign-state-changed")).toHaveLength(3)
     })
   )
 })
