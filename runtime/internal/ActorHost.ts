@@ -108,12 +108,6 @@ export interface ActorHost {
 const heartbeatEveryMs = 2_000
 /** How old an ack floor must be before applied sequences are pruned below it (see `AckFloors`). */
 const FLOOR_LAG_MS = 5_000
-/**
- * How long a partition's pull waits at the server. A partition given up keeps its pulls
- * until they expire (what they still bring goes back to the next owner), so this bounds
- * how late a rebalance hands a message over; an idle partition pulls again this often.
- */
-const PULL_EXPIRES_MS = 2_000
 /** A loaded outbox younger than this is republished (JetStream's de-duplication window is 120 s). */
 const REPUBLISH_WITHIN_MS = 60_000
 
@@ -479,7 +473,9 @@ export const make = <R>(
           options.bufferPerPartition,
           route,
           (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
-          { expiresMs: PULL_EXPIRES_MS }
+          // a partition given up keeps its pulls until they expire (what they still bring goes
+          // back to the next owner): their expiry bounds how late a rebalance hands a message over
+          { expiresMs: Consumption.RELEASED_EXPIRES_MS }
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(
@@ -522,9 +518,7 @@ export const make = <R>(
         // anything still queued was never started: hand it back at once
         for (const cell of cells.values()) for (const item of cell.queue.splice(0)) handBack(item)
         // the connection closes after this: let the released pulls end first (what they bring goes back)
-        yield* Effect.promise(() =>
-          Promise.race([Promise.all([...releasing].map((c) => c.ended())), new Promise<void>((r) => setTimeout(r, PULL_EXPIRES_MS + 500).unref())])
-        )
+        yield* Effect.promise(() => Consumption.allEnded(releasing))
       })
 
     return { startPartition, stopPartition, drain, residentCount: () => cells.size }

@@ -218,7 +218,8 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           consumer,
           concurrency,
           (msg, done) => runtimeFork(msg, processOne(def, timers, accepts, self, msg), done),
-          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`))
+          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`)),
+          { expiresMs: Consumption.RELEASED_EXPIRES_MS }
         )
         loops.push(consumption)
       })
@@ -231,7 +232,8 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
     const drain = (timeoutMs: number, graceMs: number = timeoutMs) =>
       Effect.gen(function* () {
         const deadline = Date.now() + timeoutMs
-        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.stop()), { discard: true })
+        // released, not closed: what the server already sent goes back for another node
+        yield* Effect.forEach(loops, (l) => Effect.promise(() => l.release()), { discard: true })
         yield* idleWithin(Math.min(graceMs, deadline - Date.now()))
         // still running after the grace: hand back at once (synchronously, so no commit can
         // begin in between), then interrupt the handlers; commits in progress finish
@@ -246,6 +248,8 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           yield* Effect.forEach(late, ([, e]) => Fiber.interruptFork(e.fiber), { discard: true })
         }
         yield* idleWithin(deadline - Date.now())
+        // the connection closes after this: let the released pulls end first (what they bring goes back)
+        yield* Effect.promise(() => Consumption.allEnded(loops))
       })
 
     return { start, drain }

@@ -81,12 +81,15 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
       consumer,
       64,
       (msg, done) => void runFork(one(msg)).addObserver(done),
-      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`))
+      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`)),
+      { expiresMs: Consumption.RELEASED_EXPIRES_MS }
     )
     return {
       drain: (timeoutMs: number) =>
-        Effect.promise(() => consumption.stop()).pipe(
-          Effect.zipRight(Effect.interruptible(Effect.promise(consumption.idle)).pipe(Effect.timeout(timeoutMs), Effect.ignore))
+        // released, not closed: what the server already sent goes back for another node
+        Effect.promise(() => consumption.release()).pipe(
+          Effect.zipRight(Effect.interruptible(Effect.promise(consumption.idle)).pipe(Effect.timeout(timeoutMs), Effect.ignore)),
+          Effect.zipRight(Effect.promise(() => Consumption.allEnded([consumption])))
         )
     } satisfies CommandRouter
   })

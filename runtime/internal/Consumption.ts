@@ -50,6 +50,23 @@ export interface BoundedOptions {
 const HAND_BACK_MARGIN_MS = 250
 
 /**
+ * Pull expiry of the consumptions a node releases when it gives them up (partitions,
+ * agents, the command router): a drain waits for released pulls to end before the
+ * connection closes, so they are short.
+ */
+export const RELEASED_EXPIRES_MS = 2_000
+
+/**
+ * Resolves when none of `consumptions` has a pull outstanding, or at the latest when pulls
+ * of `expiresMs` asked for now would have expired (and a margin).
+ */
+export const allEnded = (consumptions: Iterable<BoundedConsumption>, expiresMs: number = RELEASED_EXPIRES_MS): Promise<void> =>
+  Promise.race([
+    Promise.all([...consumptions].map((c) => c.ended())).then(() => undefined),
+    new Promise<void>((r) => setTimeout(r, expiresMs + 500).unref())
+  ])
+
+/**
  * How close to its expiry a pull may be given up by the client's heartbeat check and still
  * count as having simply expired. Under load nats-server 2.9 sometimes sends neither the
  * idle heartbeat nor the expiry status of a partly filled pull (measured: partition pulls

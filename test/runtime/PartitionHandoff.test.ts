@@ -75,6 +75,8 @@ layer(Runtime.layer({ partitions: 1 }), { timeout: 90_000, excludeTestServices: 
       yield* Scope.close(scopeA, Exit.void)
       const handedOverAt = Date.now()
       yield* Node.start({ ...options, actors: [sink("b")] })
+      // node b's start provisions the consumer with the deployment's ack wait again
+      yield* Effect.promise(() => jsm.consumers.update(mailboxes, consumer!.name, { ack_wait: ACK_WAIT_MS * 1_000_000 }))
       yield* Crm.waitFor(
         "every item handled",
         Effect.sync(() => (all().size === ACTORS * PER_ACTOR ? true : undefined)),
