@@ -100,3 +100,15 @@ export const current = (): string | undefined => {
   const traceparent = ofSpan(span)
   return re.test(traceparent) ? traceparent : undefined
 }
+
+/**
+ * `Effect.annotateCurrentSpan` for hot paths: outside a span (always, without a configured
+ * tracer: see `continueTrace`) Effect's version builds and throws away an exception, stack
+ * trace included; this one reads the fiber's current span and does nothing without one.
+ */
+export const annotate = (attributes: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const span = fiber.currentSpan
+    if (span !== undefined && span._tag === "Span") for (const key in attributes) span.attribute(key, attributes[key])
+    return Effect.void
+  })

@@ -230,7 +230,7 @@ export const make = (policy: CallPolicy = defaultPolicy) =>
           const cost = Usage.costOf(m.id, response.usage, fallbacks)
           trace.push(`answered by ${m.id} (${mode}), $${cost.usd.toFixed(6)}`)
           if (fallbacks.length > 0) yield* Effect.logWarning(`llm ${task.purpose}: fell back: ${fallbacks.join("; ")}`)
-          yield* Effect.annotateCurrentSpan({ "llm.model": m.id, "llm.usd": cost.usd, "llm.fallbacks": fallbacks.join("; ") })
+          yield* Trace.annotate({ "llm.model": m.id, "llm.usd": cost.usd, "llm.fallbacks": fallbacks.join("; ") })
           if (recorded) {
             const stored = yield* ledger.record({
               tenantId: options.tenant,

@@ -13,7 +13,7 @@
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
-import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message } from "../../protocols/index.js"
+import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message, Trace } from "../../protocols/index.js"
 import { encoderOf } from "../../protocols/Encoding.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, Fenced, HandlerFailed } from "../Errors.js"
@@ -316,7 +316,7 @@ export const make = <R>(
               attempts,
               message: describe(error)
             })
-            yield* Effect.annotateCurrentSpan("nexus.dead_lettered", true)
+            yield* Trace.annotate({ "nexus.dead_lettered": true })
             yield* transport.deadLetter(item.msg, cell.address, failure, item.decoded).pipe(Effect.orDie)
             if (!cell.def.onDeadLetter || item.decoded.type === DeadLetter.DeadLettered.type) {
               return { state, out: [] as ReadonlyArray<OutgoingMessage> }

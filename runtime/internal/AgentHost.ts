@@ -19,7 +19,7 @@
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Duration, Effect, Either, Fiber, Runtime, Schedule, type Scope } from "effect"
-import { Address, DeadLetter, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
+import { Address, DeadLetter, Errors as ProtocolErrors, type Message, Trace } from "../../protocols/index.js"
 import { type AgentContext, type AgentDefinition, NotDue } from "../Agent.js"
 import { describe, HandlerFailed } from "../Errors.js"
 import { Outbox } from "../Outbox.js"
@@ -181,7 +181,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           if (result.right instanceof NotDue) {
             const wait = Math.max(MIN_NOT_DUE_MS, result.right.until - Date.now())
             counters.timerHops++
-            yield* Effect.annotateCurrentSpan("nexus.not_due_until", result.right.until)
+            yield* Trace.annotate({ "nexus.not_due_until": result.right.until })
             return msg.nak(Math.min(wait, timers?.maxHopMs ?? DEFAULT_MAX_HOP_MS))
           }
           if (timers !== null && outbox.messages.length > 0) {
@@ -194,7 +194,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           }
           yield* Supervision.retrying(transport.publish(outbox.messages), commitRetry)
         } else {
-          yield* Effect.annotateCurrentSpan("nexus.dead_lettered", true)
+          yield* Trace.annotate({ "nexus.dead_lettered": true })
           const failure = new HandlerFailed({ receiver: self, messageType: m.type, attempts, message: describe(result.left) })
           const record = yield* refuse(msg, self, failure, m)
           // escalate to whoever asked: an actor learns that what it asked for failed

@@ -85,6 +85,8 @@ layer(Env, { timeout: 90_000, excludeTestServices: true })("runtime tracing over
       for (const name of ["Content.draft", "Content.write", "ContactContext.assemble", "Llm.run", "Channels.sandbox.deliver", "DeliveryLedger.record", "OutcomeAnalysis.analyse"]) {
         expect(all.some((s) => s.name === name), `a ${name} span`).toBe(true)
       }
+      // a model call's span says which model answered and what it cost (`Trace.annotate`)
+      expect(all.some((s) => s.name === "Llm.run" && s.attributes["llm.model"] === "offline:offline-v1" && typeof s.attributes["llm.usd"] === "number")).toBe(true)
 
       const { completions, ancestors, byId } = leafOf(all)
       expect(completions.length, "completions (of 3) whose ancestors include t-1's handling").toBe(1)
