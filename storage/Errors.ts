@@ -96,9 +96,19 @@ export const make = (
 ): StorageError =>
   new StorageError({ operation, reason, retryable: retryableReasons.has(reason), message, cause })
 
+/**
+ * Whether the driver could not hand out a connection (@effect/sql-pg's "Failed to acquire
+ * connection"): whatever its code (refused, too many clients, a database not accepting
+ * connections, 55000), the database is unavailable to this node for now.
+ */
+const acquireFailed = (e: unknown): boolean => {
+  const message = (e as { message?: unknown } | null)?.message
+  return typeof message === "string" && message.startsWith("Failed to acquire connection")
+}
+
 /** Converts any foreign error (SqlError, pg, PGlite) raised by `operation`. */
 export const fromCause = (operation: string) => (cause: unknown): StorageError =>
-  make(operation, classify(codeOf(cause)), `${operation}: ${messageOf(cause)}`, cause)
+  make(operation, acquireFailed(cause) ? "Unavailable" : classify(codeOf(cause)), `${operation}: ${messageOf(cause)}`, cause)
 
 /** Converts a row that failed to decode (`ParseError`). */
 export const decode = (operation: string) => (cause: unknown): StorageError =>

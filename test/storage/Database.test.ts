@@ -5,8 +5,9 @@
  * there fails with a retryable `StorageError`.
  */
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -16,6 +17,7 @@ import * as ContactRepo from "../../storage/ContactRepo.js"
 import * as Database from "../../storage/Database.js"
 import * as DeliveryLedger from "../../storage/DeliveryLedger.js"
 import * as DemoData from "../../storage/DemoData.js"
+import * as Errors from "../../storage/Errors.js"
 import * as Migrations from "../../storage/internal/Migrations.js"
 import * as Tenancy from "../../storage/Tenancy.js"
 import * as Postgres from "../fixtures/Postgres.js"
@@ -154,4 +156,27 @@ describe("Database (Postgres)", () => {
       expect(error.reason).toBe("Unavailable")
       expect(error.retryable).toBe(true)
     }))
+
+  it.live("a database that refuses connections fails with a retryable StorageError, whatever the server's code", () =>
+    Effect.gen(function* () {
+      const fresh = yield* Postgres.freshDatabase
+      yield* Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const admin = (statement: string) =>
+          Effect.gen(function* () {
+            const a = yield* SqlClient.SqlClient
+            yield* a.unsafe(statement)
+          }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(Postgres.adminUrl), maxConnections: 1 })), Effect.orDie)
+        // its connections cut and new ones refused (SQLSTATE 55000, not a connection class)
+        yield* admin(`ALTER DATABASE ${fresh.name} WITH ALLOW_CONNECTIONS false`)
+        yield* admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${fresh.name}'`)
+        // let the pool drop its dead connections: the probe must ask for a new one
+        yield* Effect.sleep("300 millis")
+        const error = yield* sql`SELECT 1`.pipe(Effect.mapError(Errors.refine("probe")), Effect.flip)
+        yield* admin(`ALTER DATABASE ${fresh.name} WITH ALLOW_CONNECTIONS true`)
+        expect(error).toMatchObject({ _tag: "StorageError", reason: "Unavailable", retryable: true })
+        // and back
+        expect(yield* sql<{ one: number }>`SELECT 1 AS one`).toEqual([{ one: 1 }])
+      }).pipe(Effect.provide(Database.layerUrl(fresh.url)))
+    }).pipe(Effect.scoped))
 })
