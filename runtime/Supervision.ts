@@ -14,18 +14,46 @@ export interface SupervisionPolicy {
   readonly initialDelay: Duration.DurationInput
   /** Cap of a single delay. Default 5 s. */
   readonly maxDelay: Duration.DurationInput
+  /**
+   * How long an outage is waited out: a failure whose error says a dependency cannot be
+   * reached (`isOutage`: a database down, say) is retried every `maxDelay`, past
+   * `maxRetries`, until this long after the first attempt. Default 2 minutes.
+   */
+  readonly outageWindow?: Duration.DurationInput
 }
 
-/** The default policy: 4 retries, 100 ms doubling to at most 5 s, jittered. */
+/** The default policy: 4 retries, 100 ms doubling to at most 5 s, jittered; outages waited out for 2 minutes. */
 export const defaultPolicy: SupervisionPolicy = { maxRetries: 4, initialDelay: "100 millis", maxDelay: "5 seconds" }
 
-/** The retry schedule of a policy; stops at once on a non-retryable error. */
+const DEFAULT_OUTAGE_WINDOW: Duration.DurationInput = "2 minutes"
+
+/**
+ * Whether an error says a dependency cannot be reached right now (its `reason` is
+ * `Unavailable`, as a storage error's is when its database is down): trying again helps
+ * once the outage ends, and a message failed for it is not dead-lettered before then. A
+ * handler that ran out of retries in a short outage lost its message's effect for good
+ * (a campaign that could not count a contact's completion never completed).
+ */
+export const isOutage = (e: unknown): boolean => (e as { reason?: unknown } | null)?.reason === "Unavailable"
+
+/**
+ * The retry schedule of a policy: `maxRetries` retries with exponential backoff while the
+ * error is retryable, and, while it is an outage, retries every `maxDelay` until the
+ * outage window has passed. Stops at once on a non-retryable error.
+ */
 export const schedule = (policy: SupervisionPolicy) =>
-  Schedule.exponential(policy.initialDelay, 2).pipe(
-    Schedule.either(Schedule.spaced(policy.maxDelay)),
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(policy.maxRetries)),
-    Schedule.whileInput((e: unknown) => isRetryable(e))
+  Schedule.union(
+    Schedule.exponential(policy.initialDelay, 2).pipe(
+      Schedule.either(Schedule.spaced(policy.maxDelay)),
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(policy.maxRetries)),
+      Schedule.whileInput((e: unknown) => isRetryable(e))
+    ),
+    Schedule.spaced(policy.maxDelay).pipe(
+      Schedule.jittered,
+      Schedule.upTo(policy.outageWindow ?? DEFAULT_OUTAGE_WINDOW),
+      Schedule.whileInput((e: unknown) => isOutage(e))
+    )
   )
 
 /**

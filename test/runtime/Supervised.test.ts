@@ -68,4 +68,27 @@ describe("Supervision.supervised", () => {
         expect(viaRetrying.at.length).toBe(Math.min(stopAt, 6))
       }
     }))
+
+  it.effect("an outage is waited out: retried every maxDelay past maxRetries, until the outage window has passed", () =>
+    Effect.gen(function* () {
+      const outagePolicy: Supervision.SupervisionPolicy = { ...policy, outageWindow: "30 seconds" }
+      /** Fails `failures` times with `reason`, then succeeds. */
+      const failing = (failures: number, reason: string) => {
+        let n = 0
+        return Effect.suspend(() => (++n <= failures ? Effect.fail({ _tag: "StorageError", reason, n }) : Effect.succeed(n)))
+      }
+      const outcome = (attempt: Effect.Effect<number, { n: number }>) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.fork(Effect.exit(Supervision.supervised(attempt, outagePolicy)))
+          for (let i = 0; i < 60; i++) yield* TestClock.adjust("1 second")
+          return yield* Fiber.join(fiber)
+        })
+      // a database down for 20 s (about 20 failures at up to 1.2 s apart): waited out
+      expect(yield* outcome(failing(20, "Unavailable"))).toEqual(Exit.succeed(21))
+      // one down for longer than the window: the last failure is the result
+      const long = yield* outcome(failing(1_000, "Unavailable"))
+      expect(Exit.isFailure(long)).toBe(true)
+      // any other retryable failure: maxRetries, as before
+      expect(yield* outcome(failing(20, "Conflict"))).toEqual(Exit.fail({ _tag: "StorageError", reason: "Conflict", n: policy.maxRetries + 1 }))
+    }))
 })
