@@ -11,7 +11,7 @@
  */
 import { Effect, Schema } from "effect"
 import { Address, Campaign, Control, DeadLetter, Dispatch, Message, Planner as PlannerProtocol } from "../protocols/index.js"
-import { Actor } from "../runtime/index.js"
+import { Actor, RuntimeErrors } from "../runtime/index.js"
 import { CampaignRepo } from "../storage/CampaignRepo.js"
 import { ContactRepo, Cursor, takeFirst } from "../storage/ContactRepo.js"
 import * as CampaignBudget from "./CampaignBudget.js"
@@ -172,6 +172,44 @@ const complete = (s: State, ctx: Actor.ActorContext) =>
     return { ...s, status: "completed" as const, completedAt }
   })
 
+/**
+ * A contact's completion counted: its outcome, its channel, its budget settled, the pace
+ * measured; null when there is nothing in flight to count it against (a repeat, or a
+ * campaign no longer running).
+ */
+const countCompletion = (state: State, r: typeof Campaign.ContactCompleted.payload.Type, ctx: Actor.ActorContext): State | null => {
+  if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return null
+  const c = state.counts
+  const counts: Campaign.CampaignCounts = {
+    ...c,
+    inProgress: c.inProgress - 1,
+    completed: c.completed + 1,
+    reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
+    replied: c.replied + (CampaignControl.isAnswer(r.reason) ? 1 : 0),
+    converted: c.converted + (r.status === "converted" ? 1 : 0),
+    skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
+    failed: c.failed + (r.status === "failed" ? 1 : 0)
+  }
+  const skippedReasons =
+    r.status === "skipped" && r.reason !== null
+      ? { ...state.skippedReasons, [r.reason]: (state.skippedReasons[r.reason] ?? 0) + 1 }
+      : state.skippedReasons
+  const perChannel =
+    r.channel === null
+      ? state.perChannel
+      : {
+          ...state.perChannel,
+          [r.channel]: {
+            attempted: (state.perChannel[r.channel]?.attempted ?? 0) + 1,
+            reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
+          }
+        }
+  // settle: the contact's reservation is released, what it spent is charged
+  const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
+  const pace = CampaignPace.completed(state.pace, ctx.envelope.ts, r.dispatchedAt, state.window)
+  return CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget, pace }, r)
+}
+
 const requestPlan = (s: State, ctx: Actor.ActorContext): State => {
   const spec = s.spec!
   ctx.send(Address.agent("planner"), Campaign.PlanRequested, {
@@ -264,40 +302,11 @@ export const CampaignActor = Actor.make({
       return yield* CampaignControl.onPlan({ ...state, plan, limit, budget, allowance: CampaignBudget.allowanceOf(plan) }, ctx, flow)
     }
     if (Message.is(Campaign.ContactCompleted)(m)) {
-      if ((state.status !== "running" && state.status !== "paused") || state.counts.inProgress === 0) return state
-      const r = m.payload
-      const c = state.counts
-      const counts: Campaign.CampaignCounts = {
-        ...c,
-        inProgress: c.inProgress - 1,
-        completed: c.completed + 1,
-        reached: c.reached + (r.status === "reached" || r.status === "converted" ? 1 : 0),
-        replied: c.replied + (CampaignControl.isAnswer(r.reason) ? 1 : 0),
-        converted: c.converted + (r.status === "converted" ? 1 : 0),
-        skipped: c.skipped + (r.status === "skipped" ? 1 : 0),
-        failed: c.failed + (r.status === "failed" ? 1 : 0)
-      }
-      const skippedReasons =
-        r.status === "skipped" && r.reason !== null
-          ? { ...state.skippedReasons, [r.reason]: (state.skippedReasons[r.reason] ?? 0) + 1 }
-          : state.skippedReasons
-      const perChannel =
-        r.channel === null
-          ? state.perChannel
-          : {
-              ...state.perChannel,
-              [r.channel]: {
-                attempted: (state.perChannel[r.channel]?.attempted ?? 0) + 1,
-                reached: (state.perChannel[r.channel]?.reached ?? 0) + (r.status === "reached" || r.status === "converted" ? 1 : 0)
-              }
-            }
-      // settle: the contact's reservation is released, what it spent is charged
-      const budget = CampaignBudget.settle(state.budget, state.allowance, r.spent)
-      const pace = CampaignPace.completed(state.pace, ctx.envelope.ts, r.dispatchedAt, state.window)
-      const counted = CampaignControl.record({ ...state, counts, skippedReasons, perChannel, budget, pace }, r)
+      const counted = countCompletion(state, m.payload, ctx)
+      if (counted === null) return state
       const next = CampaignControl.maybeReview(yield* dispatch(counted, ctx), ctx)
       const every = Math.max(1, Math.floor(state.limit / 50))
-      if (next.status === "running" && counts.completed % every === 0) {
+      if (next.status === "running" && counted.counts.completed % every === 0) {
         ctx.send(topicOf(state.spec!.campaignId), Campaign.CampaignProgress, { campaignId: state.spec!.campaignId, counts: next.counts })
       }
       return next
@@ -320,6 +329,15 @@ export const CampaignActor = Actor.make({
     return state
   }),
   onDeadLetter: (state: State, m: Message.Decoded, error: unknown, ctx: Actor.ActorContext) => {
+    // a completion this actor could not handle (what it does next failed past its retries
+    // and the outage window: storage down for minutes) is still counted, and the campaign
+    // pauses with the reason: a person resumes it once the cause is gone (nothing else
+    // would wake it: its contacts may all have finished)
+    if (Message.is(Campaign.ContactCompleted)(m)) {
+      const counted = countCompletion(state, m.payload, ctx)
+      if (counted === null) return Effect.succeed(state)
+      return Effect.succeed(CampaignControl.pause(counted, ctx, `stalled: ${RuntimeErrors.describe(error).slice(0, 200)}`, "runtime"))
+    }
     const reason = planLost(m, error)
     return reason === null ? Effect.succeed(state) : CampaignControl.planningFailed(state, ctx, reason, flow)
   }

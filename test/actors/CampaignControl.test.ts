@@ -9,8 +9,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { CampaignActor, CampaignControl } from "../../actors/index.js"
-import type { Campaign, Planner as PlannerProtocol } from "../../protocols/index.js"
-import { Address, Ids } from "../../protocols/index.js"
+import type { Planner as PlannerProtocol } from "../../protocols/index.js"
+import { Address, Campaign, Ids } from "../../protocols/index.js"
+import { HandlerFailed } from "../../runtime/Errors.js"
 import type { Actor } from "../../runtime/index.js"
 
 const campaignId = Ids.CampaignId.make("cmp-ctl")
@@ -156,6 +157,34 @@ describe("CampaignControl: the planner's workflow actions", () => {
       s = yield* CampaignControl.onPlan({ ...s, plan: plan([needOf(pauseReq)]), limit: 10 }, ctx, flow)
       expect(s, "the approved pause holds the campaign once the plan is there").toMatchObject({ status: "paused", resumeTo: "running" })
       expect(types().filter((t) => t === "event.campaign-state-changed")).toHaveLength(3)
+    })
+  )
+
+  it.effect("a completion the campaign could not handle past its retries is still counted, and the campaign pauses with the reason", () =>
+    Effect.gen(function* () {
+      const { ctx, sent } = context()
+      const running: CampaignActor.State = {
+        ...planning(),
+        status: "running",
+        plan: plan([]),
+        limit: 10,
+        counts: { targeted: 2, dispatched: 2, inProgress: 2, completed: 0, reached: 0, replied: 0, converted: 0, skipped: 0, failed: 0 }
+      }
+      const report = { campaignId, contactId: Ids.ContactId.make("ct-1"), status: "reached" as const, reason: null, channel: "email" as const }
+      const m = { envelope: ctx.envelope, type: Campaign.ContactCompleted.type, payload: report }
+      const failure = new HandlerFailed({ receiver: "actor:campaign:cmp-ctl", messageType: m.type, attempts: 5, message: "ContactRepo.window: Failed to acquire connection" })
+      const s = yield* CampaignActor.CampaignActor.onDeadLetter!(running, m, failure, ctx) as Effect.Effect<CampaignActor.State>
+      expect(s.counts).toMatchObject({ completed: 1, reached: 1, inProgress: 1 })
+      expect(s).toMatchObject({ status: "paused", resumeTo: "running" })
+      expect(sent.find((x) => x.type === "event.campaign-state-changed")?.payload).toMatchObject({
+        state: "paused",
+        reason: "stalled: ContactRepo.window: Failed to acquire connection",
+        by: "runtime"
+      })
+      // resumed, it goes on from there
+      const resumed = yield* CampaignControl.resume(s, ctx, "user:ops", flow)
+      expect(resumed.status).toBe("running")
+      expect(resumed.counts.completed).toBe(1)
     })
   )
 })
