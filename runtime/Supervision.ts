@@ -1,7 +1,8 @@
 /**
  * Supervision policy of actors and agents: how a failing handler is retried (exponential
- * backoff with jitter, only while the error says it is retryable) and what happens after
- * the last attempt (the message is dead-lettered with its error; the actor may escalate).
+ * backoff with jitter, only while the error says it is retryable; an outage of something it
+ * needs is waited out for a while) and what happens after the last attempt (the message is
+ * dead-lettered with its error; the actor may escalate).
  */
 import { type Duration, Effect, Schedule } from "effect"
 import { isRetryable } from "./Errors.js"
