@@ -6,7 +6,7 @@
  * `<p>._sys.metrics.<node>` for the gateways' `/metrics`, whatever process started it.
  */
 import { randomBytes } from "node:crypto"
-import { Config, Context, Duration, Effect, Runtime, Schedule } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Runtime, Schedule } from "effect"
 import { Message, NodeMetrics } from "../protocols/index.js"
 import * as AckedPublisher from "../nats/AckedPublisher.js"
 import * as FastKv from "../nats/FastKv.js"
@@ -67,6 +67,12 @@ export interface NodeOptions<R> {
    * `NEXUS_TIMER_FIRES_PER_SECOND`, else 500.
    */
   readonly timerFiresPerSecond?: number
+  /**
+   * Messages each agent handles at once on this node, by agent name, over its definition's
+   * `concurrency` (agents waiting on remote models or channels keep more in flight than
+   * their CPU would need). Default `NEXUS_AGENT_CONCURRENCY`, else the definitions'.
+   */
+  readonly agentConcurrency?: Readonly<Record<string, number>>
 }
 
 /** A running node. */
@@ -86,6 +92,34 @@ export class RuntimeNode extends Context.Tag("nexus/RuntimeNode")<RuntimeNode, N
 const metricsRegistry = Message.registry(NodeMetrics.all)
 const GAUGES: ReadonlyArray<string> = ["inFlight", "residentActors"]
 const metricsEveryConfig = Config.duration("NEXUS_METRICS_EVERY").pipe(Config.withDefault(Duration.seconds(5)))
+/**
+ * Parses `NEXUS_AGENT_CONCURRENCY`: comma-separated `<agent>=<n>` entries, and at most one
+ * bare `<n>` for every agent not named (`content=256,analyzer=256`, `128,planner=8`). The
+ * result maps agent names to limits; `*` holds the bare number.
+ */
+export const parseAgentConcurrency = (text: string): Either.Either<Record<string, number>, string> => {
+  const out: Record<string, number> = {}
+  for (const raw of text.split(",")) {
+    const entry = raw.trim()
+    if (entry === "") continue
+    const [name, value] = entry.includes("=") ? entry.split("=", 2).map((x) => x.trim()) : ["*", entry]
+    const n = Number(value)
+    if (!/^[A-Za-z0-9_-]+$|^\*$/.test(name!) || !Number.isInteger(n) || n < 1) {
+      return Either.left(`'${entry}' is not <agent>=<positive integer> or a positive integer`)
+    }
+    if (out[name!] !== undefined) return Either.left(`'${name}' is given twice`)
+    out[name!] = n
+  }
+  return Either.right(out)
+}
+
+const agentConcurrencyConfig = Config.string("NEXUS_AGENT_CONCURRENCY").pipe(
+  Config.mapOrFail((text) =>
+    Either.mapLeft(parseAgentConcurrency(text), (why) => ConfigError.InvalidData([], `NEXUS_AGENT_CONCURRENCY: ${why}`))
+  ),
+  Config.withDefault({} as Record<string, number>)
+)
+
 const timerRateConfig = Config.number("NEXUS_TIMER_FIRES_PER_SECOND").pipe(
   Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
   Config.withDefault(AgentHost.defaults.timerFiresPerSecond)
@@ -217,9 +251,15 @@ export const start = <R>(options: NodeOptions<R>) =>
         )
       }
     }
+    const concurrency = options.agentConcurrency ?? (yield* Effect.orDie(agentConcurrencyConfig))
+    const unknown = Object.keys(concurrency).filter((name) => name !== "*" && !options.agents.some((a) => a.name === name))
+    if (unknown.length > 0) yield* Effect.logWarning(`agent concurrency set for agents this node does not run: ${unknown.join(", ")}`)
     yield* Effect.forEach(
       options.agents,
-      (a) => consumerOf(subjects.streams.work, topology.workConsumer(a.name).durable_name).pipe(Effect.flatMap((c) => agentHost.start(a, c))),
+      (a) =>
+        consumerOf(subjects.streams.work, topology.workConsumer(a.name).durable_name).pipe(
+          Effect.flatMap((c) => agentHost.start({ ...a, concurrency: concurrency[a.name] ?? concurrency["*"] ?? a.concurrency }, c))
+        ),
       { discard: true }
     )
     const router = routeCommands
