@@ -91,6 +91,15 @@ const contentContext = Effect.configProviderWith((provider) => {
 })
 
 /**
+ * Messages the content agent and the analyzer handle at once per node. Each waits on a
+ * model call most of its time (a remote model's is hundreds of ms to seconds), so a node
+ * keeps many in flight: at 64, 300 ms calls capped a node at about 200 drafts a second
+ * while its CPU had room (bench scale-out, one worker: 164 contacts/s at 64, 211-270 at
+ * 256). `NEXUS_AGENT_CONCURRENCY` sets it per deployment (a provider's rate limit, say).
+ */
+export const MODEL_BOUND_CONCURRENCY = 256
+
+/**
  * Content: a filtered message for one contact and channel, personalised from the contact's
  * assembled context (one `ContactContext` assembly per request: the planner works on the
  * audience, not on single contacts, so there is no per-contact context upstream to reuse).
@@ -98,7 +107,7 @@ const contentContext = Effect.configProviderWith((provider) => {
 export const content = Agent.make({
   name: "content",
   accepts: [Campaign.DraftRequested],
-  concurrency: 64,
+  concurrency: MODEL_BOUND_CONCURRENCY,
   handle: Effect.fnUntraced(function* (m, ctx) {
     if (!Message.is(Campaign.DraftRequested)(m)) return
     const { campaignId, contact, channel, brief } = m.payload
@@ -167,7 +176,7 @@ export const executor = Agent.make({
 export const analyzer = Agent.make({
   name: "analyzer",
   accepts: [Campaign.AnalyseRequested, Dispatch.CampaignReviewRequested],
-  concurrency: 64,
+  concurrency: MODEL_BOUND_CONCURRENCY,
   handle: Effect.fnUntraced(function* (m, ctx) {
     if (Message.is(Dispatch.CampaignReviewRequested)(m)) {
       const r = m.payload
