@@ -73,6 +73,11 @@ export interface NodeOptions<R> {
    * their CPU would need). Default `NEXUS_AGENT_CONCURRENCY`, else the definitions'.
    */
   readonly agentConcurrency?: Readonly<Record<string, number>>
+  /**
+   * How often the node looks for messages its consumers gave up on (ran out of deliveries)
+   * whose advisory no node took (`ExhaustedDeliveries.sweep`). Default 1 minute.
+   */
+  readonly exhaustedSweepEvery?: Duration.DurationInput
 }
 
 /** A running node. */
@@ -275,6 +280,7 @@ export const start = <R>(options: NodeOptions<R>) =>
       ...(routeCommands ? [subjects.streams.commands] : [])
     ]
     yield* ExhaustedDeliveries.watch(nc, jsm, transport, consumed, `${subjects.prefix}.exhausted-deliveries`)
+    yield* ExhaustedDeliveries.sweepEvery(jsm, transport, consumed, options.exhaustedSweepEvery ?? "1 minute")
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

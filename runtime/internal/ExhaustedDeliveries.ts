@@ -15,13 +15,16 @@
  * the actor it was sent by or for, whose `onDeadLetter` escalates as for any agent failure.
  *
  * Advisories are core NATS messages: one that no node receives (none running, or the one
- * that took it died at that moment) leaves its message where it was, as without this
- * module. The record's id derives from the stream and sequence, and the notice's key from
- * them too, so handling an advisory twice writes and tells once.
+ * that took it died at that moment) would leave its message where it was. Each node also
+ * sweeps now and then (`sweep`): a consumer with nothing pending and nothing unacked that
+ * still has a message of its own in its work queue, at or below what it has delivered, has
+ * given up on it; the sweep handles it as its advisory would have. The record's id derives
+ * from the stream and sequence, and the notice's key from them too, so handling a message
+ * twice (an advisory and a sweep, two nodes) writes and tells once.
  */
-import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream"
+import type { ConsumerInfo, JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
-import { Cause, Effect, Either, Runtime, type Scope } from "effect"
+import { Cause, Duration, Effect, Either, Runtime, Schedule, type Scope } from "effect"
 import { Address, DeadLetter, type Message } from "../../protocols/index.js"
 import { DeliveriesExhausted, describe } from "../Errors.js"
 import { Outbox } from "../Outbox.js"
@@ -140,3 +143,71 @@ export const watch = (
       (subs: Array<Subscription>) => Effect.sync(() => subs.forEach((s) => s.unsubscribe()))
     )
   })
+
+/** Messages one sweep looks at per consumer, at most. */
+const SWEEP_LIMIT = 100
+
+/**
+ * The sequences of messages `consumer` of `stream` gave up on: only when it is idle (nothing
+ * undelivered, nothing unacked: a message nak'd or waiting for redelivery counts as
+ * unacked), its own messages still stored at or below the last it delivered. Checked again
+ * afterwards: if the consumer moved meanwhile, none (the next sweep looks again).
+ */
+const givenUp = (jsm: JetStreamManager, stream: string, info: ConsumerInfo) =>
+  Effect.gen(function* () {
+    const idle = (i: ConsumerInfo) => i.num_pending === 0 && i.num_ack_pending === 0
+    if (info.config.max_deliver === undefined || info.config.max_deliver <= 0 || !idle(info)) return []
+    const filter = info.config.filter_subject ?? ">"
+    const found: Array<number> = []
+    let from = info.ack_floor.stream_seq + 1
+    while (found.length < SWEEP_LIMIT) {
+      // STREAM.MSG.GET takes `next_by_subj` (2.9+); the client passes it on, though its
+      // type for this call names only the sequence and last-by-subject forms
+      const request = { next_by_subj: filter, seq: from } as NextMsgRequest as unknown as MsgRequest
+      const next = yield* Effect.tryPromise(() => jsm.streams.getMessage(stream, request)).pipe(
+        Effect.map((m): StoredMsg | null => m),
+        Effect.catchAll(() => Effect.succeed(null))
+      )
+      if (next === null || next.seq > info.delivered.stream_seq) break
+      found.push(next.seq)
+      from = next.seq + 1
+    }
+    if (found.length === 0) return []
+    const again = yield* Effect.tryPromise(() => jsm.consumers.info(stream, info.name))
+    return idle(again) && again.delivered.stream_seq === info.delivered.stream_seq ? found : []
+  })
+
+/** One sweep of `streams` (see the module header); returns how many messages it dead-lettered. */
+export const sweep = (jsm: JetStreamManager, transport: Transport, streams: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    let n = 0
+    for (const stream of streams) {
+      const consumers = yield* Effect.tryPromise(async () => {
+        const all: Array<ConsumerInfo> = []
+        for await (const c of jsm.consumers.list(stream)) all.push(c)
+        return all
+      })
+      for (const info of consumers) {
+        for (const seq of yield* givenUp(jsm, stream, info)) {
+          yield* handle(jsm, transport, { stream, consumer: info.name, stream_seq: seq, deliveries: info.config.max_deliver! })
+          n++
+        }
+      }
+    }
+    return n
+  })
+
+/** Sweeps `streams` every `every` (jittered) until the scope closes; a failed sweep is logged. */
+export const sweepEvery = (
+  jsm: JetStreamManager,
+  transport: Transport,
+  streams: ReadonlyArray<string>,
+  every: Duration.DurationInput
+): Effect.Effect<void, never, Scope.Scope> =>
+  sweep(jsm, transport, streams).pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning(`exhausted deliveries: sweep failed: ${Cause.pretty(cause)}`)),
+    Effect.delay(every),
+    Effect.repeat(Schedule.spaced(every).pipe(Schedule.jittered)),
+    Effect.forkScoped,
+    Effect.asVoid
+  )
