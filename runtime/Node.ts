@@ -107,7 +107,8 @@ export const parseAgentConcurrency = (text: string): Either.Either<Record<string
   for (const raw of text.split(",")) {
     const entry = raw.trim()
     if (entry === "") continue
-    const [name, value] = entry.includes("=") ? entry.split("=", 2).map((x) => x.trim()) : ["*", entry]
+    const at = entry.indexOf("=")
+    const [name, value] = at < 0 ? ["*", entry] : [entry.slice(0, at).trim(), entry.slice(at + 1).trim()]
     const n = Number(value)
     if (!/^[A-Za-z0-9_-]+$|^\*$/.test(name!) || !Number.isInteger(n) || n < 1) {
       return Either.left(`'${entry}' is not <agent>=<positive integer> or a positive integer`)

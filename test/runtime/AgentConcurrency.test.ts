@@ -50,7 +50,7 @@ describe("parseAgentConcurrency", () => {
     expect(Node.parseAgentConcurrency("")).toEqual(Either.right({}))
   })
   it("refuses what is not a positive integer, and a name given twice", () => {
-    for (const bad of ["content=0", "content=-3", "content=1.5", "content=many", "0", "content=2,content=3", "a b=3"]) {
+    for (const bad of ["content=0", "content=-3", "content=1.5", "content=many", "0", "content=2,content=3", "a b=3", "content=1=2", "=4"]) {
       expect(Either.isLeft(Node.parseAgentConcurrency(bad)), bad).toBe(true)
     }
   })
