@@ -187,4 +187,17 @@ describe("CampaignControl: the planner's workflow actions", () => {
       expect(resumed.counts.completed).toBe(1)
     })
   )
+
+  it.effect("a campaign cancelled while its plan was being made completes when planning fails; one paused for failed planning completes when cancelled", () =>
+    Effect.gen(function* () {
+      const { ctx } = context()
+      const cancelledFirst = yield* CampaignControl.cancel(planning(), ctx, "not now", "user:ops", flow)
+      expect(cancelledFirst.status, "still waiting for its plan").toBe("planning")
+      expect((yield* CampaignControl.planningFailed(cancelledFirst, ctx, "planning-failed:HandlerFailed", flow)).status).toBe("completed")
+
+      const pausedFirst = yield* CampaignControl.planningFailed(planning(), ctx, "planning-failed:HandlerFailed", flow)
+      expect(pausedFirst).toMatchObject({ status: "paused", resumeTo: "planning" })
+      expect((yield* CampaignControl.cancel(pausedFirst, ctx, "no plan, no campaign", "user:ops", flow)).status).toBe("completed")
+    })
+  )
 })
