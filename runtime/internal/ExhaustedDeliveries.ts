@@ -22,7 +22,7 @@
  * from the stream and sequence, and the notice's key from them too, so handling a message
  * twice (an advisory and a sweep, two nodes) writes and tells once.
  */
-import type { ConsumerInfo, JetStreamManager, MsgRequest, NextMsgRequest, StoredMsg } from "@nats-io/jetstream"
+import { type ConsumerInfo, type JetStreamManager, type MsgRequest, type NextMsgRequest, RetentionPolicy, type StoredMsg } from "@nats-io/jetstream"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Cause, Duration, Effect, Either, Runtime, Schedule, type Scope } from "effect"
 import { Address, DeadLetter, type Message } from "../../protocols/index.js"
@@ -49,7 +49,7 @@ const EXHAUSTED: DeliveriesExhausted["_tag"] = "DeliveriesExhausted"
 /** The advisory subject of a stream's exhausted deliveries (every consumer). */
 export const advisorySubject = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`
 
-/** Dead-letters one exhausted message (see the module header); none if it is gone already. */
+/** Dead-letters one exhausted message (see the module header); false if it was gone already. */
 export const handle = (jsm: JetStreamManager, transport: Transport, advisory: Advisory) =>
   Effect.gen(function* () {
     const { stream, consumer, stream_seq: seq, deliveries } = advisory
@@ -58,7 +58,7 @@ export const handle = (jsm: JetStreamManager, transport: Transport, advisory: Ad
       Effect.map((m): StoredMsg | null => m),
       Effect.catchAll(() => Effect.succeed(null))
     )
-    if (stored === null) return
+    if (stored === null) return false
     const decoded = transport.registry.decode(stored.data)
     const m = Either.getOrUndefined(decoded)
     const receiver = m?.envelope.to ?? `consumer:${consumer}`
@@ -86,6 +86,7 @@ export const handle = (jsm: JetStreamManager, transport: Transport, advisory: Ad
     }
     yield* Effect.tryPromise(() => jsm.streams.deleteMessage(stream, seq, false))
     yield* Effect.logWarning(`${describe(error)}: dead-lettered (${stream} #${seq}, consumer ${consumer})`)
+    return true
   })
 
 /**
@@ -177,11 +178,15 @@ const givenUp = (jsm: JetStreamManager, stream: string, info: ConsumerInfo) =>
     return idle(again) && again.delivered.stream_seq === info.delivered.stream_seq ? found : []
   })
 
-/** One sweep of `streams` (see the module header); returns how many messages it dead-lettered. */
+/** One sweep of the work-queue streams among `streams` (see the module header); returns how many messages it dead-lettered. */
 export const sweep = (jsm: JetStreamManager, transport: Transport, streams: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     let n = 0
     for (const stream of streams) {
+      // only a work queue deletes what is acked, so only there does a stored message mean one
+      // not acked (the streams the runtime consumes are work queues; this keeps it so)
+      const { config } = yield* Effect.tryPromise(() => jsm.streams.info(stream))
+      if (config.retention !== RetentionPolicy.Workqueue) continue
       const consumers = yield* Effect.tryPromise(async () => {
         const all: Array<ConsumerInfo> = []
         for await (const c of jsm.consumers.list(stream)) all.push(c)
@@ -189,8 +194,7 @@ export const sweep = (jsm: JetStreamManager, transport: Transport, streams: Read
       })
       for (const info of consumers) {
         for (const seq of yield* givenUp(jsm, stream, info)) {
-          yield* handle(jsm, transport, { stream, consumer: info.name, stream_seq: seq, deliveries: info.config.max_deliver! })
-          n++
+          if (yield* handle(jsm, transport, { stream, consumer: info.name, stream_seq: seq, deliveries: info.config.max_deliver! })) n++
         }
       }
     }
