@@ -53,7 +53,7 @@ export const schedule = (policy: SupervisionPolicy) =>
     Schedule.spaced(policy.maxDelay).pipe(
       Schedule.jittered,
       Schedule.upTo(policy.outageWindow ?? DEFAULT_OUTAGE_WINDOW),
-      Schedule.whileInput((e: unknown) => isOutage(e))
+      Schedule.whileInput((e: unknown) => isRetryable(e) && isOutage(e))
     )
   )
 

@@ -472,10 +472,7 @@ export const make = <R>(
           consumer,
           options.bufferPerPartition,
           route,
-          (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
-          // a partition given up keeps its pulls until they expire (what they still bring goes
-          // back to the next owner): their expiry bounds how late a rebalance hands a message over
-          { expiresMs: Consumption.RELEASED_EXPIRES_MS }
+          (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`))
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(

@@ -218,8 +218,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           consumer,
           concurrency,
           (msg, done) => runtimeFork(msg, processOne(def, timers, accepts, self, msg), done),
-          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`)),
-          { expiresMs: Consumption.RELEASED_EXPIRES_MS }
+          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`))
         )
         loops.push(consumption)
       })

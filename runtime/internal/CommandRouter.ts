@@ -81,8 +81,7 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
       consumer,
       64,
       (msg, done) => void runFork(one(msg)).addObserver(done),
-      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`)),
-      { expiresMs: Consumption.RELEASED_EXPIRES_MS }
+      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`))
     )
     return {
       drain: (timeoutMs: number) =>

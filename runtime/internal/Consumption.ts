@@ -20,9 +20,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * Pull requests expire after this (the client then pulls again); the server's idle
  * heartbeats come at half of it, and two missed ones make the client re-pull. The
  * library's default (30 s) let a pull lost in a consumer-leader move stall work for a
- * minute or more.
+ * minute or more. A consumption given up (`release`) keeps its pulls until they expire and
+ * a drain waits for them, so they are short: this bounds how late a rebalance or a drain
+ * hands a message over.
  */
-const EXPIRES_MS = 5_000
+export const EXPIRES_MS = 2_000
 
 /** A consumption that handles up to `concurrency` messages at once. */
 export interface BoundedConsumption extends Consumption {
@@ -42,7 +44,7 @@ export interface BoundedConsumption extends Consumption {
 
 /** Options of a bounded consumption. */
 export interface BoundedOptions {
-  /** How long a pull waits at the server (at least 1 s; its heartbeats come at half of it). Default 5 s. */
+  /** How long a pull waits at the server (at least 1 s; its heartbeats come at half of it). Default `EXPIRES_MS`. */
   readonly expiresMs?: number
 }
 
@@ -50,17 +52,10 @@ export interface BoundedOptions {
 const HAND_BACK_MARGIN_MS = 250
 
 /**
- * Pull expiry of the consumptions a node releases when it gives them up (partitions,
- * agents, the command router): a drain waits for released pulls to end before the
- * connection closes, so they are short.
- */
-export const RELEASED_EXPIRES_MS = 2_000
-
-/**
  * Resolves when none of `consumptions` has a pull outstanding, or at the latest when pulls
  * of `expiresMs` asked for now would have expired (and a margin).
  */
-export const allEnded = (consumptions: Iterable<BoundedConsumption>, expiresMs: number = RELEASED_EXPIRES_MS): Promise<void> =>
+export const allEnded = (consumptions: Iterable<BoundedConsumption>, expiresMs: number = EXPIRES_MS): Promise<void> =>
   Promise.race([
     Promise.all([...consumptions].map((c) => c.ended())).then(() => undefined),
     new Promise<void>((r) => setTimeout(r, expiresMs + 500).unref())

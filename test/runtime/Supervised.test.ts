@@ -73,9 +73,11 @@ describe("Supervision.supervised", () => {
     Effect.gen(function* () {
       const outagePolicy: Supervision.SupervisionPolicy = { ...policy, outageWindow: "30 seconds" }
       /** Fails `failures` times with `reason`, then succeeds. */
-      const failing = (failures: number, reason: string) => {
+      const failing = (failures: number, reason: string, retryable?: boolean) => {
         let n = 0
-        return Effect.suspend(() => (++n <= failures ? Effect.fail({ _tag: "StorageError", reason, n }) : Effect.succeed(n)))
+        return Effect.suspend(() =>
+          ++n <= failures ? Effect.fail({ _tag: "StorageError", reason, n, ...(retryable === undefined ? {} : { retryable }) }) : Effect.succeed(n)
+        )
       }
       const outcome = (attempt: Effect.Effect<number, { n: number }>) =>
         Effect.gen(function* () {
@@ -88,6 +90,8 @@ describe("Supervision.supervised", () => {
       // one down for longer than the window: the last failure is the result
       const long = yield* outcome(failing(1_000, "Unavailable"))
       expect(Exit.isFailure(long)).toBe(true)
+      // an outage that says retrying cannot help is not retried
+      expect(yield* outcome(failing(20, "Unavailable", false))).toEqual(Exit.fail({ _tag: "StorageError", reason: "Unavailable", n: 1, retryable: false }))
       // any other retryable failure: maxRetries, as before
       expect(yield* outcome(failing(20, "Conflict"))).toEqual(Exit.fail({ _tag: "StorageError", reason: "Conflict", n: policy.maxRetries + 1 }))
     }))
