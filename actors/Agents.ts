@@ -153,21 +153,21 @@ export const executor = Agent.make({
           durationSec: result.durationSec,
           transcript: result.transcript
         }
-        if (analyse === undefined) return ctx.reply(Campaign.Delivered, { ...ids, ...delivery })
+        if (analyse === undefined) return ctx.reply(Campaign.Delivered, Object.assign({}, ids, delivery))
         // what the analysis may spend: what the contact had left, less what this delivery costs
         const left = analyse.allowanceLeftUsd
         const cap = left === null ? {} : { maxCostUsd: Math.max(0, left - ChannelPrices.costUsd(r.channel, delivery.durationSec)) }
         return ctx.send(
           Address.agent("analyzer"),
           Campaign.AnalyseRequested,
-          { ...cap, campaignId: r.campaignId, contactId: r.contactId, channel: r.channel, outcome: delivery.outcome, transcript: delivery.transcript, leadScore: r.leadScore, delivery },
+          { campaignId: r.campaignId, contactId: r.contactId, channel: r.channel, outcome: delivery.outcome, transcript: delivery.transcript, leadScore: r.leadScore, delivery, ...cap },
           { replyTo: ctx.replyTo }
         )
       }
       case "Pending":
-        return ctx.reply(Dispatch.DeliveryPending, { ...ids, providerRef: result.providerRef, detail: result.detail })
+        return ctx.reply(Dispatch.DeliveryPending, Object.assign({}, ids, { providerRef: result.providerRef, detail: result.detail }))
       case "Deferred":
-        return ctx.reply(Dispatch.DeliveryDeferred, { ...ids, reason: result.reason, retryAt: result.retryAt })
+        return ctx.reply(Dispatch.DeliveryDeferred, Object.assign({}, ids, { reason: result.reason, retryAt: result.retryAt }))
     }
   })
 })

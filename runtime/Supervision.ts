@@ -73,6 +73,15 @@ export const retrying = <A, E, R, Out, R2>(effect: Effect.Effect<A, E, R>, polic
     )
   })
 
+/** Schedules of the policies in use, built once per policy (handlers run it for every message). */
+const schedules = new WeakMap<SupervisionPolicy, ReturnType<typeof schedule>>()
+
+const scheduleOf = (policy: SupervisionPolicy) => {
+  let s = schedules.get(policy)
+  if (s === undefined) schedules.set(policy, (s = schedule(policy)))
+  return s
+}
+
 /** Runs a handler's `attempt` under `policy` (`retrying` with `schedule(policy)`). */
 export const supervised = <A, E, R>(attempt: Effect.Effect<A, E, R>, policy: SupervisionPolicy): Effect.Effect<A, E, R> =>
-  retrying(attempt, schedule(policy))
+  retrying(attempt, scheduleOf(policy))

@@ -107,7 +107,7 @@ const DeliveryFromRow = Schema.transform(DeliveryRow, DeliveryEntry, {
     transcript: r.transcript,
     createdAt: r.created_at
   }),
-  encode: (e) => ({ ...columnsOf(e), created_at: e.createdAt })
+  encode: (e) => Object.assign(columnsOf(e), { created_at: e.createdAt })
 })
 
 const decodeRows = Schema.decodeUnknown(Schema.Array(DeliveryFromRow))

@@ -72,5 +72,5 @@ export const analyse = Effect.fnUntraced(function* (tenant: TenantId, input: Ana
   const llm = yield* Llm
   const task = input.transcript !== null && input.transcript.length > 0 ? transcriptTask : outcomeTask
   const answer = yield* llm.run(task, input, { tenant, callKey })
-  return { ...answer.value, model: answer.model, cost: answer.cost }
+  return Object.assign({}, answer.value, { model: answer.model, cost: answer.cost })
 }, Trace.span("OutcomeAnalysis.analyse", { captureStackTrace: false }))

@@ -267,13 +267,13 @@ export const outcomeKnown = (
 ): State => {
   const a = delivered(ctx, sent, outcome, durationSec)
   ctx.send(Address.agent("analyzer"), Campaign.AnalyseRequested, {
-    ...(a.allowance === null ? {} : { maxCostUsd: Math.max(0, a.allowance.usd - a.spent.usd) }),
     campaignId: a.campaignId as never,
     contactId: a.contact.id,
     channel: a.channel,
     outcome,
     transcript,
-    leadScore: a.contact.leadScore
+    leadScore: a.contact.leadScore,
+    ...(a.allowance === null ? {} : { maxCostUsd: Math.max(0, a.allowance.usd - a.spent.usd) })
   })
   return { ...state, active: a }
 }

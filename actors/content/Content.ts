@@ -85,7 +85,7 @@ export const write = Effect.fnUntraced(function* (tenant: TenantId, input: Draft
   const llm = yield* Llm
   const answer = yield* llm.run(draftTask, input, { tenant, callKey })
   const filtered = ContentFilter.apply(answer.value, input.contact, input.channel)
-  return { ...filtered, model: answer.model, cost: answer.cost }
+  return Object.assign({}, filtered, { model: answer.model, cost: answer.cost })
 }, Trace.span("Content.write", { captureStackTrace: false }))
 
 /**
@@ -94,5 +94,5 @@ export const write = Effect.fnUntraced(function* (tenant: TenantId, input: Draft
  */
 export const draft = Effect.fnUntraced(function* (tenant: TenantId, request: DraftInput, callKey: string | null) {
   const context = request.context !== undefined ? request.context : yield* contextOf(tenant, request.contact, request.brief)
-  return yield* write(tenant, { ...request, context }, callKey)
+  return yield* write(tenant, Object.assign({}, request, { context }), callKey)
 }, Trace.span("Content.draft", { captureStackTrace: false }))
