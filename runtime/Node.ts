@@ -190,7 +190,7 @@ export const start = <R>(options: NodeOptions<R>) =>
       Effect.sync(() => AckedPublisher.make(nc)),
       (p) => Effect.sync(p.close)
     )
-    const transport = Transport.make(js, publisher, subjects, options.registry, counters)
+    const transport = Transport.make(js, publisher, subjects, options.registry, counters, () => nc.flush())
     const stateBucket = buckets(subjects.prefix).state
     const kv = yield* Effect.tryPromise({
       try: () => kvm.open(stateBucket),

@@ -472,7 +472,8 @@ export const make = <R>(
           consumer,
           options.bufferPerPartition,
           route,
-          (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`))
+          (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
+          { ping: transport.ping }
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(

@@ -218,7 +218,8 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           consumer,
           concurrency,
           (msg, done) => runtimeFork(msg, processOne(def, timers, accepts, self, msg), done),
-          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`))
+          (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`)),
+          { ping: transport.ping }
         )
         loops.push(consumption)
       })

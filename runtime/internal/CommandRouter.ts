@@ -81,7 +81,8 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
       consumer,
       64,
       (msg, done) => void runFork(one(msg)).addObserver(done),
-      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`))
+      (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`)),
+      { ping: transport.ping }
     )
     return {
       drain: (timeoutMs: number) =>

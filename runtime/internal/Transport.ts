@@ -36,6 +36,8 @@ export interface Transport {
   readonly subjects: Subjects.Subjects
   readonly registry: Message.Registry
   readonly counters: Counters
+  /** A round trip to the server: resolves once it has processed everything this node sent before (see `Consumption.BoundedOptions.ping`). */
+  readonly ping: () => Promise<void>
   /** Decodes a delivery and checks that the subject's tenant is the envelope's tenant. */
   readonly decode: (msg: JsMsg) => Either.Either<Message.Decoded, ProtocolErrors.DecodeError>
   /** Publishes every outgoing message, many in flight; resolves when all are stored. */
@@ -59,7 +61,8 @@ export const make = (
   publisher: AckedPublisher.AckedPublisher,
   subjects: Subjects.Subjects,
   registry: Message.Registry,
-  counters: Counters
+  counters: Counters,
+  ping: () => Promise<void>
 ): Transport => {
   const textEncoder = new TextEncoder()
   const wire = (messages: ReadonlyArray<OutgoingMessage>): Array<Wire> =>
@@ -147,5 +150,5 @@ export const make = (
     )
   }
 
-  return { subjects, registry, counters, decode, publish, wire, publishWire, deadLetter }
+  return { subjects, registry, counters, ping, decode, publish, wire, publishWire, deadLetter }
 }

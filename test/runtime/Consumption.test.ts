@@ -49,6 +49,7 @@ const setup = async (ackWaitMs: number, servers = url) => {
   const consumer = await js.consumers.get(prefix, "work")
   return {
     prefix,
+    nc,
     js,
     consumer,
     info: () => jsm.consumers.info(prefix, "work"),
@@ -183,7 +184,9 @@ describe("Consumption.startBounded (real NATS)", () => {
     // a server of its own, frozen past the pull's expiry: neither its idle heartbeats nor
     // the end of the pull come (as under load, when nats-server 2.9 sometimes ends a partly
     // filled pull seconds late), and the client's heartbeat check gives the pull up. That
-    // is reported as no failure, and the next pulls lose nothing to the ack wait.
+    // is reported as no failure, and the next pulls lose nothing to the ack wait. While the
+    // server is frozen no pull is replaced at its expiry (`ping` waits for the server), so no
+    // pull goes out that the client's heartbeat check could give up while the server delivers.
     const ACK_WAIT_MS = 30_000
     const EXPIRES_MS = 1_000
     const server = await ownServer()
@@ -200,7 +203,7 @@ describe("Consumption.startBounded (real NATS)", () => {
           done()
         },
         (e) => errors.push(e),
-        { expiresMs: EXPIRES_MS }
+        { expiresMs: EXPIRES_MS, ping: () => env.nc.flush() }
       )
       // a pull of 8 is open and gets 2
       for (let i = 0; i < 2; i++) await env.js.publish(`${env.prefix}.job`, `before-${i}`)
@@ -215,6 +218,7 @@ describe("Consumption.startBounded (real NATS)", () => {
       expect(new Set(handled).size, "every message handled, well inside its ack wait").toBe(N + 2)
       expect(handled.length, "each once").toBe(N + 2)
       expect(errors.map(String), "a pull that ended late is not a failure").toEqual([])
+      expect(consumption.lapsed(), "no pull replaced while the server was frozen").toBe(0)
       await consumption.stop()
     } finally {
       server.resume()
