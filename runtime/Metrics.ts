@@ -22,6 +22,12 @@ export interface Counters {
   timerHops: number
   /** Due durable timers put back by the node's fire rate (spread after downtime). */
   timersHeldBack: number
+  /**
+   * Pulls still open past their expiry that were replaced once the server answered a round
+   * trip: under load nats-server 2.9 sometimes ends a partly filled pull without a word
+   * (see `Consumption.LAPSE_MARGIN_MS`).
+   */
+  pullsLapsed: number
   /** Gauge: messages being handled now. */
   inFlight: number
   /** Gauge: resident actors. */
@@ -44,6 +50,7 @@ export const make = (): Counters => ({
   timersFired: 0,
   timerHops: 0,
   timersHeldBack: 0,
+  pullsLapsed: 0,
   inFlight: 0,
   residentActors: 0,
   passivations: 0

@@ -473,7 +473,7 @@ export const make = <R>(
           options.bufferPerPartition,
           route,
           (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
-          { ping: transport.ping }
+          { ping: transport.ping, onLapse: () => void transport.counters.pullsLapsed++ }
         )
         const floor = runFork(
           Effect.tryPromise(() => consumer.info(false)).pipe(

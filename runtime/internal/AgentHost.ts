@@ -219,7 +219,7 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           concurrency,
           (msg, done) => runtimeFork(msg, processOne(def, timers, accepts, self, msg), done),
           (e) => runFork(Effect.logWarning(`agent ${def.name}: consumption interrupted, reopening: ${describe(e)}`)),
-          { ping: transport.ping }
+          { ping: transport.ping, onLapse: () => void transport.counters.pullsLapsed++ }
         )
         loops.push(consumption)
       })

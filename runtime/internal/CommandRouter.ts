@@ -82,7 +82,7 @@ export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>,
       64,
       (msg, done) => void runFork(one(msg)).addObserver(done),
       (e) => runFork(Effect.logWarning(`command router: consumption interrupted, reopening: ${String(e)}`)),
-      { ping: transport.ping }
+      { ping: transport.ping, onLapse: () => void transport.counters.pullsLapsed++ }
     )
     return {
       drain: (timeoutMs: number) =>

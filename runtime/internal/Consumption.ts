@@ -55,6 +55,8 @@ export interface BoundedOptions {
    * `LAPSE_MARGIN_MS`); without it, only when the pull ends.
    */
   readonly ping?: () => Promise<unknown>
+  /** Called for each pull that lapsed (see `ping`). */
+  readonly onLapse?: () => void
 }
 
 /**
@@ -163,6 +165,7 @@ export const startBounded = (
                 lapsed = true
                 lapses++
                 requested -= n - arrived
+                options.onLapse?.()
                 notify()
               },
               () => {}
