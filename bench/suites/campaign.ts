@@ -91,9 +91,12 @@ const suite: Suite = {
       const b = base as Baseline.BaselineResult | null
       const node = await InProcess.open()
       try {
-        // warm up (JIT, pools, consumers), and size the measured campaign from the warm-up's rate
-        await node.loadContacts("warm", 200)
-        const warm = await node.runCampaign({ tenant: "warm", campaignId: "warm-1", target: 200, timeoutMs: 120_000 })
+        // warm up (JIT, pools, consumers), and size the measured campaign from the warm-up's rate;
+        // 500 contacts: the rate of a 200-contact campaign is mostly the pace's first probe (an
+        // eighth of its limit), half the steady rate, and sized the measured one at half of
+        // what it should hold
+        await node.loadContacts("warm", 500)
+        const warm = await node.runCampaign({ tenant: "warm", campaignId: "warm-1", target: 500, timeoutMs: 120_000 })
         if (warm.completed === 0) throw new Error(`the warm-up campaign made no progress in ${warm.seconds.toFixed(0)} s`)
         const rate = warm.completed / Math.max(0.001, warm.seconds)
         const n = Math.max(1000, Math.min(size.runtimeMax, Math.round((rate * size.runtimeSeconds) / 100) * 100))
