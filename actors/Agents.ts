@@ -153,6 +153,7 @@ export const executor = Agent.make({
           durationSec: result.durationSec,
           transcript: result.transcript
         }
+        // Object.assign, not a spread followed by new keys: V8's slow path (see `Message.registry`'s encodeJson)
         if (analyse === undefined) return ctx.reply(Campaign.Delivered, Object.assign({}, ids, delivery))
         // what the analysis may spend: what the contact had left, less what this delivery costs
         const left = analyse.allowanceLeftUsd

@@ -72,5 +72,6 @@ export const analyse = Effect.fnUntraced(function* (tenant: TenantId, input: Ana
   const llm = yield* Llm
   const task = input.transcript !== null && input.transcript.length > 0 ? transcriptTask : outcomeTask
   const answer = yield* llm.run(task, input, { tenant, callKey })
+  // Object.assign, not a spread followed by new keys: V8's slow path (see `Message.registry`'s encodeJson)
   return Object.assign({}, answer.value, { model: answer.model, cost: answer.cost })
 }, Trace.span("OutcomeAnalysis.analyse", { captureStackTrace: false }))

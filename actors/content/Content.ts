@@ -85,6 +85,7 @@ export const write = Effect.fnUntraced(function* (tenant: TenantId, input: Draft
   const llm = yield* Llm
   const answer = yield* llm.run(draftTask, input, { tenant, callKey })
   const filtered = ContentFilter.apply(answer.value, input.contact, input.channel)
+  // Object.assign, not a spread followed by new keys: V8's slow path (see `Message.registry`'s encodeJson)
   return Object.assign({}, filtered, { model: answer.model, cost: answer.cost })
 }, Trace.span("Content.write", { captureStackTrace: false }))
 

@@ -63,6 +63,7 @@ export const make = (kv: KV, fast?: FastKv): StateStore => ({
         }
         // the outbox is stored as parsed JSON (embedded without re-encoding): back to wire text
         const o = raw.o?.map((x) => ({ subject: x.j, id: x.i, json: JSON.stringify(x.w) }))
+        // Object.assign, not a spread followed by new keys: V8's slow path (see `Message.registry`'s encodeJson)
         return { value: Object.assign({}, raw, { o }), revision: e.revision }
       },
       catch: (cause) => new KvFailed({ operation: "get", key, message: String(cause), cause })
