@@ -17,6 +17,7 @@ import * as LocalServer from "../../nats/LocalServer.js"
 import * as Consumption from "../../runtime/internal/Consumption.js"
 import { randomPrefix } from "../fixtures/Nats.js"
 import { freePorts } from "../fixtures/NatsCluster.js"
+import * as StatusDroppingProxy from "../fixtures/StatusDroppingProxy.js"
 
 const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222"
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -224,6 +225,44 @@ describe("Consumption.startBounded (real NATS)", () => {
       server.resume()
       await env.close()
       server.close()
+    }
+  })
+
+  it("a pull the server ends without a word is replaced at its expiry, and loses nothing", { timeout: 30_000 }, async () => {
+    // a proxy drops the server's 408 statuses: a pull that expires at the server then ends
+    // without a word (as nats-server 2.9 sometimes ends a partly filled pull under load), and
+    // the client would notice only when two heartbeats are missed. One slot: while the
+    // silent pull counts as outstanding, no other pull goes out.
+    const target = new URL(url)
+    const proxy = await StatusDroppingProxy.start(target.hostname, Number(target.port || 4222), 408)
+    const env = await setup(30_000, proxy.url)
+    try {
+      const handled: Array<string> = []
+      const errors: Array<unknown> = []
+      const consumption = Consumption.startBounded(
+        env.consumer,
+        1,
+        (msg, done) => {
+          handled.push(msg.string())
+          msg.ack()
+          done()
+        },
+        (e) => errors.push(e),
+        { expiresMs: 1_000, ping: () => env.nc.flush() }
+      )
+      // the first pull gets nothing and expires at the server, silently
+      await sleep(1_600)
+      await env.js.publish(`${env.prefix}.job`, "after-expiry")
+      const publishedAt = Date.now()
+      while (handled.length < 1 && Date.now() - publishedAt < 10_000) await sleep(10)
+      expect(proxy.dropped(), "the server's expiry statuses were dropped").toBeGreaterThan(0)
+      expect(consumption.lapsed(), "the silent pull was replaced at its expiry").toBeGreaterThan(0)
+      expect(handled, "the message was handled, once").toEqual(["after-expiry"])
+      expect(errors.map(String), "a pull that ended silently is not a failure").toEqual([])
+      await consumption.stop()
+    } finally {
+      await env.close()
+      await proxy.close()
     }
   })
 })
