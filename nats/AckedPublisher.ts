@@ -37,6 +37,12 @@ export interface AckedPublisher {
    * expectation fails with `PublishRejected` and its API code (10071: wrong last sequence).
    */
   readonly publishHeaders: (subject: string, data: Uint8Array, headers: ReadonlyArray<readonly [string, string]>) => Promise<Ack>
+  /**
+   * A request answered by one reply (a JetStream API call, e.g. a stream message get), on
+   * the same inbox: resolves with the reply's data. The client's own request path builds an
+   * `Error` per request and throws it away on success (its `cancel()` after resolving).
+   */
+  readonly request: (subject: string, data: Uint8Array) => Promise<Uint8Array>
   readonly pending: () => number
   readonly close: () => void
 }
@@ -44,7 +50,7 @@ export interface AckedPublisher {
 interface Waiter {
   readonly subject: string
   readonly at: number
-  readonly resolve: (ack: Ack) => void
+  readonly resolve: (reply: Msg) => void
   readonly reject: (e: Error) => void
 }
 
@@ -64,18 +70,17 @@ export const make = (nc: NatsConnection, timeoutMs = 10_000): AckedPublisher => 
     if (msg.data.length === 0 && msg.headers?.code === 503) {
       return w.reject(new PublishRejected(w.subject, 503, "no stream listens on this subject"))
     }
-    try {
-      const body = JSON.parse(decoder.decode(msg.data)) as {
-        stream?: string
-        seq?: number
-        duplicate?: boolean
-        error?: { code: number; err_code?: number; description: string }
-      }
-      if (body.error) return w.reject(new PublishRejected(w.subject, body.error.err_code ?? body.error.code, body.error.description))
-      w.resolve({ stream: body.stream ?? "", seq: body.seq ?? 0, duplicate: body.duplicate === true })
-    } catch (e) {
-      w.reject(e instanceof Error ? e : new Error(String(e)))
+    w.resolve(msg)
+  }
+  const ackOf = (subject: string) => (msg: Msg): Ack => {
+    const body = JSON.parse(decoder.decode(msg.data)) as {
+      stream?: string
+      seq?: number
+      duplicate?: boolean
+      error?: { code: number; err_code?: number; description: string }
     }
+    if (body.error) throw new PublishRejected(subject, body.error.err_code ?? body.error.code, body.error.description)
+    return { stream: body.stream ?? "", seq: body.seq ?? 0, duplicate: body.duplicate === true }
   }
   const sub: Subscription = nc.subscribe(`${prefix}.*`, { callback: onReply })
   const sweep = setInterval(() => {
@@ -83,17 +88,17 @@ export const make = (nc: NatsConnection, timeoutMs = 10_000): AckedPublisher => 
     for (const [token, w] of waiting) {
       if (w.at < limit) {
         waiting.delete(token)
-        w.reject(new Error(`no JetStream ack for a publish to ${w.subject} within ${timeoutMs} ms`))
+        w.reject(new Error(`no JetStream answer to ${w.subject} within ${timeoutMs} ms`))
       }
     }
   }, Math.min(1_000, timeoutMs))
   sweep.unref()
-  const send = (subject: string, data: Uint8Array, h: MsgHdrs) =>
-    new Promise<Ack>((resolve, reject) => {
+  const send = (subject: string, data: Uint8Array, h: MsgHdrs | undefined) =>
+    new Promise<Msg>((resolve, reject) => {
       const token = (next++).toString(36)
       waiting.set(token, { subject, at: Date.now(), resolve, reject })
       try {
-        nc.publish(subject, data, { reply: `${prefix}.${token}`, headers: h })
+        nc.publish(subject, data, h === undefined ? { reply: `${prefix}.${token}` } : { reply: `${prefix}.${token}`, headers: h })
       } catch (e) {
         waiting.delete(token)
         reject(e instanceof Error ? e : new Error(String(e)))
@@ -103,13 +108,14 @@ export const make = (nc: NatsConnection, timeoutMs = 10_000): AckedPublisher => 
     publish: (subject, data, msgId) => {
       const h = headers()
       h.set("Nats-Msg-Id", msgId)
-      return send(subject, data, h)
+      return send(subject, data, h).then(ackOf(subject))
     },
     publishHeaders: (subject, data, pairs) => {
       const h = headers()
       for (const [k, v] of pairs) h.set(k, v)
-      return send(subject, data, h)
+      return send(subject, data, h).then(ackOf(subject))
     },
+    request: (subject, data) => send(subject, data, undefined).then((msg) => msg.data),
     pending: () => waiting.size,
     close: () => {
       clearInterval(sweep)

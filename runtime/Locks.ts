@@ -62,7 +62,7 @@ const kvFailed = (operation: string, key: string) => (cause: unknown) =>
 
 /**
  * Locks over a KV bucket; `renewEvery` is the renewal period (a third of the bucket TTL).
- * Writes go through `fast` when given (see `FastKv`), reads through the KV client.
+ * Writes and reads go through `fast` when given (see `FastKv`), else through the KV client.
  */
 export const make = (kv: KV, renewEvery: Duration.DurationInput, fast?: FastKv.FastKv) =>
   Effect.gen(function* () {
@@ -77,7 +77,7 @@ export const make = (kv: KV, renewEvery: Duration.DurationInput, fast?: FastKv.F
     const read = (key: string) =>
       Effect.tryPromise({
         try: async () => {
-          const e = await kv.get(key)
+          const e = await (fast ? fast.get(key) : kv.get(key))
           if (e === null || e.operation !== "PUT") return null
           return { value: JSON.parse(dec.decode(e.value)) as LockValue, revision: e.revision }
         },
@@ -193,6 +193,6 @@ export const layer: Layer.Layer<Locks, KvFailed, NatsClient | NatsConfig> = Laye
     const kv = yield* Effect.tryPromise({ try: () => kvm.open(name), catch: kvFailed("open", name) })
     const status = yield* Effect.tryPromise({ try: () => kv.status(), catch: kvFailed("status", name) })
     const ttlMs = status.ttl > 0 ? status.ttl : 5 * 60_000
-    return yield* make(kv, Duration.millis(Math.max(100, Math.floor(ttlMs / 3))), FastKv.make(kv, name, publisher))
+    return yield* make(kv, Duration.millis(Math.max(100, Math.floor(ttlMs / 3))), FastKv.make(name, publisher))
   })
 )

@@ -196,7 +196,7 @@ export const start = <R>(options: NodeOptions<R>) =>
       try: () => kvm.open(stateBucket),
       catch: (cause) => new KvFailed({ operation: "open", key: stateBucket, message: String(cause), cause })
     }).pipe(Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.upTo("60 seconds"))))
-    const store = StateStore.make(kv, FastKv.make(kv, stateBucket, publisher))
+    const store = StateStore.make(kv, FastKv.make(stateBucket, publisher))
     const allPartitions = Array.from({ length: subjects.partitions }, (_, i) => i)
     const fixed = options.partitions
     const cfg = yield* NatsConfig

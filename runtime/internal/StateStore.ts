@@ -49,12 +49,12 @@ const encode = (value: StoredState): string => {
   return `${head},"o":[${o}],"ob":${JSON.stringify(value.ob ?? [])},"ot":${value.ot ?? 0}}`
 }
 
-/** A state store over a KV bucket; writes go through `fast` when given (see `FastKv`). */
+/** A state store over a KV bucket; reads and writes go through `fast` when given (see `FastKv`). */
 export const make = (kv: KV, fast?: FastKv): StateStore => ({
   load: (key) =>
     Effect.tryPromise({
       try: async () => {
-        const e = await kv.get(key)
+        const e = await (fast ? fast.get(key) : kv.get(key))
         if (e === null || e.operation !== "PUT" || e.value.length === 0) {
           return e === null ? null : { value: { s: undefined, d: [] }, revision: e.revision }
         }

@@ -1,7 +1,8 @@
 /**
  * `FastKv` on a real bucket: the writes actor state and contact locks use, checked against
  * the KV client's own semantics (revisions, a stale revision refused with 10071, create over
- * a delete marker), and the state store's mapping of a stale write to `StateConflict`.
+ * a delete marker), its reads against the KV client's, and the state store's mapping of a
+ * stale write to `StateConflict`.
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -23,7 +24,7 @@ const setup = Effect.gen(function* () {
     (kv) => Effect.promise(() => kv.destroy()).pipe(Effect.ignore)
   )
   const publisher = yield* Effect.acquireRelease(Effect.sync(() => AckedPublisher.make(nc)), (p) => Effect.sync(p.close))
-  return { kv, fast: FastKv.make(kv, name, publisher) }
+  return { kv, fast: FastKv.make(name, publisher) }
 })
 
 const refusal = (p: Promise<unknown>) => p.then(() => "written", (e) => apiCode(e) ?? String(e))
@@ -50,6 +51,33 @@ layer(NatsFixture.layer(), { excludeTestServices: true })("FastKv (KV writes thr
       expect(r3).toBeGreaterThan(r2)
       expect(yield* Effect.promise(() => refusal(fast.create("contact.t.c1", enc.encode("four"))))).toBe(10071)
       expect(dec.decode((yield* Effect.promise(() => kv.get("contact.t.c1")))!.value)).toBe("three")
+    }))
+
+  it.scoped("reads: the last entry as the KV client reads it (value, revision, delete and purge markers), null for a key never written", () =>
+    Effect.gen(function* () {
+      const { kv, fast } = yield* setup
+      // what both read, in the same shape
+      const both = (key: string) =>
+        Effect.promise(async () => {
+          const [f, k] = await Promise.all([fast.get(key), kv.get(key)])
+          const shape = (e: { revision: number; operation: string; value: Uint8Array } | null) =>
+            e === null ? null : { revision: e.revision, operation: e.operation, value: dec.decode(e.value) }
+          return { fast: shape(f), kv: shape(k) }
+        })
+      expect(yield* both("contact.t.never")).toEqual({ fast: null, kv: null })
+      const r1 = yield* Effect.promise(() => fast.create("contact.t.c3", enc.encode("one")))
+      const put = yield* both("contact.t.c3")
+      expect(put.fast).toEqual({ revision: r1, operation: "PUT", value: "one" })
+      expect(put.fast).toEqual(put.kv)
+      yield* Effect.promise(() => fast.delete("contact.t.c3", r1))
+      const deleted = yield* both("contact.t.c3")
+      expect(deleted.fast?.operation).toBe("DEL")
+      expect(deleted.fast).toEqual(deleted.kv)
+      yield* Effect.promise(() => fast.create("contact.t.c4", enc.encode("four")))
+      yield* Effect.promise(() => kv.purge("contact.t.c4"))
+      const purged = yield* both("contact.t.c4")
+      expect(purged.fast?.operation).toBe("PURGE")
+      expect(purged.fast).toEqual(purged.kv)
     }))
 
   it.scoped("the state store over FastKv: a write at a stale revision is a StateConflict", () =>

@@ -39,7 +39,7 @@ const node = (kv: KV & { readonly bucket: string }, scope: Scope.Scope) =>
     if (nodes++ % 2 === 1) return yield* Locks.make(kv, RENEW_MS)
     const { nc } = yield* NatsClient
     const publisher = yield* Effect.acquireRelease(Effect.sync(() => AckedPublisher.make(nc)), (p) => Effect.sync(p.close))
-    return yield* Locks.make(kv, RENEW_MS, FastKv.make(kv, kv.bucket, publisher))
+    return yield* Locks.make(kv, RENEW_MS, FastKv.make(kv.bucket, publisher))
   }).pipe(Scope.extend(scope))
 
 layer(NatsFixture.layer(), { excludeTestServices: true })("contact locks (KV lease)", (it) => {
