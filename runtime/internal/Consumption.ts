@@ -65,7 +65,7 @@ export interface BoundedOptions {
  * no more idle heartbeats), and the client notices only when two heartbeats are missed: a
  * 2 s pull ends after 4 s, then the pause after a failed pull adds 0.5 s. Meanwhile the
  * consumer has no pull open at the server and its messages wait (a bench's campaign start
- * took 3.5 s instead of 20 ms: 2 s of such a pull, then the pause). Measured over 150
+ * that took 3.5 s instead of 20 ms fits: 2 s of such a pull, then the pause). Measured over 150
  * campaign starts after a 1,100-contact campaign: 16 partition pulls of 256, each filled by
  * 19-64 messages, lapsed here, and every one was ended by the heartbeat check 1.7-2.7 s
  * later. So past its expiry and this margin, once a round trip shows the server alive (a frozen
