@@ -22,7 +22,7 @@ export const repoDir: string = join(dirname(fileURLToPath(import.meta.url)), imp
 export const distDir: string = join(repoDir, "dist")
 
 /** What `tsconfig.build.json` compiles (the benchmarks' worker and what it imports), and the settings. */
-const SOURCES = ["protocols", "nats", "runtime", "storage", "actors", "gateway", "bin", "bench/worker.ts", "bench/campaign"]
+const SOURCES = ["protocols", "nats", "runtime", "storage", "actors", "gateway", "bin", "bench/worker.ts", "bench/profile.ts", "bench/campaign"]
 const SETTINGS = ["tsconfig.json", "tsconfig.build.json", "package.json"]
 
 /** Files copied as they are: [from, to] relative to the repository and to `dist/`. */
