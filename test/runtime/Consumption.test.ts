@@ -61,6 +61,28 @@ const setup = async (ackWaitMs: number, servers = url) => {
   }
 }
 
+/**
+ * A consumption of `env`'s consumer with `slots` handlers that ack at once, pulls expiring
+ * after `expiresMs` and a round trip on the connection (so pulls may lapse): what it handled
+ * and the errors it reported.
+ */
+const acking = (env: Awaited<ReturnType<typeof setup>>, slots: number, expiresMs: number) => {
+  const handled: Array<string> = []
+  const errors: Array<unknown> = []
+  const consumption = Consumption.startBounded(
+    env.consumer,
+    slots,
+    (msg, done) => {
+      handled.push(msg.string())
+      msg.ack()
+      done()
+    },
+    (e) => errors.push(e),
+    { expiresMs, ping: () => env.nc.flush() }
+  )
+  return { handled, errors, consumption }
+}
+
 describe("Consumption.startBounded (real NATS)", () => {
   it("holds no more messages than free slots: handlers slower than the ack wait see every message once", { timeout: 30_000 }, async () => {
     const ACK_WAIT_MS = 1_000
@@ -193,19 +215,7 @@ describe("Consumption.startBounded (real NATS)", () => {
     const server = await ownServer()
     const env = await setup(ACK_WAIT_MS, server.url)
     try {
-      const handled: Array<string> = []
-      const errors: Array<unknown> = []
-      const consumption = Consumption.startBounded(
-        env.consumer,
-        8,
-        (msg, done) => {
-          handled.push(msg.string())
-          msg.ack()
-          done()
-        },
-        (e) => errors.push(e),
-        { expiresMs: EXPIRES_MS, ping: () => env.nc.flush() }
-      )
+      const { handled, errors, consumption } = acking(env, 8, EXPIRES_MS)
       // a pull of 8 is open and gets 2
       for (let i = 0; i < 2; i++) await env.js.publish(`${env.prefix}.job`, `before-${i}`)
       while (handled.length < 2) await sleep(5)
@@ -237,19 +247,7 @@ describe("Consumption.startBounded (real NATS)", () => {
     const proxy = await StatusDroppingProxy.start(target.hostname, Number(target.port || 4222), 408)
     const env = await setup(30_000, proxy.url)
     try {
-      const handled: Array<string> = []
-      const errors: Array<unknown> = []
-      const consumption = Consumption.startBounded(
-        env.consumer,
-        1,
-        (msg, done) => {
-          handled.push(msg.string())
-          msg.ack()
-          done()
-        },
-        (e) => errors.push(e),
-        { expiresMs: 1_000, ping: () => env.nc.flush() }
-      )
+      const { handled, errors, consumption } = acking(env, 1, 1_000)
       // the first pull gets nothing and expires at the server, silently
       await sleep(1_600)
       await env.js.publish(`${env.prefix}.job`, "after-expiry")
