@@ -1,0 +1,194 @@
+/**
+ * Type guards compiled from a schema's AST: `Schema.is`'s answer without its parser.
+ *
+ * `Schema.is` runs the schema's parser and keeps its verdict: every member a union tries
+ * and rejects allocates an issue and an `Either` on the way (a `NullOr` field holding
+ * null, a literal matched by the third member), and every step passes through the
+ * parser's shared, megamorphic code. Checking what a node sends (every payload and actor
+ * state, see `Encoding`) that way cost about 5% of a node's CPU in a campaign. A guard
+ * compiled here is a tree of closures, one per AST node, that allocates nothing and
+ * answers the same: required keys must be own properties (`exact`, as `Schema.is` sets
+ * it), excess keys are allowed, index signatures check the keys their parameter accepts,
+ * a union is any member, a refinement runs its own filter (brands, integers, bounds).
+ *
+ * Only the node kinds plain JSON shapes use are compiled (literals, keywords, enums,
+ * refinements, structs and records, arrays and tuples, unions, suspensions); for a schema
+ * with anything else (a declaration such as `Date`, a template literal) `compile` answers
+ * `undefined` and the caller keeps `Schema.is`.
+ */
+import { Option, type SchemaAST } from "effect"
+
+/** A compiled type guard. */
+export type Guard = (u: unknown) => boolean
+
+// `Schema.is` parses with `exact: true`; refinement filters receive the same options
+const parseOptions: SchemaAST.ParseOptions = { exact: true }
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+const always: Guard = () => true
+const never: Guard = () => false
+
+/** Which own keys of a value an index signature with this parameter looks at. */
+const keysOf = (parameter: SchemaAST.AST): ((u: object) => ReadonlyArray<PropertyKey>) | undefined => {
+  switch (parameter._tag) {
+    case "StringKeyword":
+    case "TemplateLiteral":
+      return Object.keys
+    case "SymbolKeyword":
+      return Object.getOwnPropertySymbols
+    case "Refinement":
+      return keysOf(parameter.from)
+    default:
+      return undefined
+  }
+}
+
+const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | undefined }>): Guard | undefined => {
+  switch (ast._tag) {
+    case "Literal": {
+      const literal = ast.literal
+      return (u) => u === literal
+    }
+    case "UniqueSymbol": {
+      const symbol = ast.symbol
+      return (u) => u === symbol
+    }
+    case "UndefinedKeyword":
+      return (u) => u === undefined
+    case "NeverKeyword":
+      return never
+    case "UnknownKeyword":
+    case "AnyKeyword":
+    case "VoidKeyword":
+      return always
+    case "StringKeyword":
+      return (u) => typeof u === "string"
+    case "NumberKeyword":
+      return (u) => typeof u === "number"
+    case "BooleanKeyword":
+      return (u) => typeof u === "boolean"
+    case "BigIntKeyword":
+      return (u) => typeof u === "bigint"
+    case "SymbolKeyword":
+      return (u) => typeof u === "symbol"
+    case "ObjectKeyword":
+      return (u) => (typeof u === "object" && u !== null) || typeof u === "function"
+    case "Enums": {
+      const values = ast.enums.map(([, value]) => value)
+      return (u) => values.some((v) => v === u)
+    }
+    case "Refinement": {
+      const from = go(ast.from, suspended)
+      if (from === undefined) return undefined
+      const refinement = ast
+      return (u) => from(u) && Option.isNone(refinement.filter(u, parseOptions, refinement))
+    }
+    case "Union": {
+      const members: Array<Guard> = []
+      for (const member of ast.types) {
+        const g = go(member, suspended)
+        if (g === undefined) return undefined
+        members.push(g)
+      }
+      return (u) => {
+        for (let i = 0; i < members.length; i++) if (members[i]!(u)) return true
+        return false
+      }
+    }
+    case "TupleType": {
+      const elements: Array<{ readonly guard: Guard; readonly optional: boolean }> = []
+      for (const e of ast.elements) {
+        const g = go(e.type, suspended)
+        if (g === undefined) return undefined
+        elements.push({ guard: g, optional: e.isOptional })
+      }
+      const rest: Array<Guard> = []
+      for (const r of ast.rest) {
+        const g = go(r.type, suspended)
+        if (g === undefined) return undefined
+        rest.push(g)
+      }
+      // as the parser counts them: required elements, then what follows the rest element
+      const required = elements.filter((e) => !e.optional).length + Math.max(0, rest.length - 1)
+      const [head, ...tail] = rest
+      return (u) => {
+        if (!Array.isArray(u)) return false
+        const len = u.length
+        if (len < required) return false
+        if (head === undefined && len > elements.length) return false
+        let i = 0
+        for (; i < elements.length; i++) {
+          if (len < i + 1) {
+            if (elements[i]!.optional) continue
+            return false
+          }
+          if (!elements[i]!.guard(u[i])) return false
+        }
+        if (head !== undefined) {
+          for (; i < len - tail.length; i++) if (!head(u[i])) return false
+          for (let j = 0; j < tail.length; j++) {
+            if (len < i + j + 1) continue
+            if (!tail[j]!(u[i + j])) return false
+          }
+        }
+        return true
+      }
+    }
+    case "TypeLiteral": {
+      if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) return (u) => u !== null && u !== undefined
+      const properties: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly guard: Guard }> = []
+      for (const ps of ast.propertySignatures) {
+        const g = go(ps.type, suspended)
+        if (g === undefined) return undefined
+        properties.push({ name: ps.name, optional: ps.isOptional, guard: g })
+      }
+      const indexes: Array<{ readonly keys: (u: object) => ReadonlyArray<PropertyKey>; readonly parameter: Guard; readonly value: Guard }> = []
+      for (const is of ast.indexSignatures) {
+        const keys = keysOf(is.parameter)
+        const parameter = go(is.parameter, suspended)
+        const value = go(is.type, suspended)
+        if (keys === undefined || parameter === undefined || value === undefined) return undefined
+        indexes.push({ keys, parameter, value })
+      }
+      return (u) => {
+        if (typeof u !== "object" || u === null || Array.isArray(u)) return false
+        const o = u as Record<PropertyKey, unknown>
+        for (let i = 0; i < properties.length; i++) {
+          const p = properties[i]!
+          if (!hasOwn.call(o, p.name)) {
+            if (p.optional) continue
+            return false
+          }
+          if (!p.guard(o[p.name])) return false
+        }
+        for (let i = 0; i < indexes.length; i++) {
+          const x = indexes[i]!
+          for (const key of x.keys(o)) if (x.parameter(key) && !x.value(o[key])) return false
+        }
+        return true
+      }
+    }
+    case "Transformation":
+      // the type side is the transformation's target (as `SchemaAST.typeAST` takes it)
+      return go(ast.to, suspended)
+    case "Suspend": {
+      // a recursive schema: its guard refers to itself through this cell, filled once compiled
+      const known = suspended.get(ast)
+      if (known !== undefined) return (u) => known.guard!(u)
+      const cell: { guard: Guard | undefined } = { guard: undefined }
+      suspended.set(ast, cell)
+      cell.guard = go(ast.f(), suspended)
+      return cell.guard === undefined ? undefined : (u) => cell.guard!(u)
+    }
+    default:
+      // a declaration (Date, Option…), a template literal: not compiled
+      return undefined
+  }
+}
+
+/**
+ * The guard of the type side of `ast` (what `Schema.is` checks), or `undefined` when the
+ * schema holds a kind of node not compiled here.
+ */
+export const compile = (ast: SchemaAST.AST): Guard | undefined => go(ast, new Map())
