@@ -9,7 +9,7 @@ import { AudienceFilter, ContactSnapshot, Segment } from "../protocols/Campaign.
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
-import { type JsonRead, row } from "./internal/JsonRows.js"
+import { type JsonRead, row, rows as jsonRows } from "./internal/JsonRows.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** Position after the last contact of a window: its lead score and id. */
@@ -20,6 +20,12 @@ export type Cursor = typeof Cursor.Type
 export interface Window {
   readonly contacts: ReadonlyArray<ContactSnapshot>
   readonly next: Cursor | null
+}
+
+/** How many contacts match a filter, and the first of them. */
+export interface Survey {
+  readonly matching: number
+  readonly contacts: ReadonlyArray<ContactSnapshot>
 }
 
 /**
@@ -49,6 +55,12 @@ export interface ContactRepoShape {
   ) => Effect.Effect<Window, StorageError>
   /** How many contacts match `filter`. */
   readonly count: (tenant: TenantId, filter: AudienceFilter) => Effect.Effect<number, StorageError>
+  /**
+   * How many contacts match `filter` and the first `top` of them (as `window` orders them),
+   * read in one statement: what a planner's audience query asks, one round trip on the way
+   * to a campaign's first contact instead of two.
+   */
+  readonly survey: (tenant: TenantId, filter: AudienceFilter, top: number) => Effect.Effect<Survey, StorageError>
   /** One contact by id. */
   readonly get: (tenant: TenantId, id: ContactId) => Effect.Effect<Option.Option<ContactSnapshot>, StorageError>
   /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
@@ -231,6 +243,20 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
     Effect.mapError(Errors.refine("ContactRepo.count"))
   )
 
+  // the window's rows travel as one JSON array beside the count; their columns (text,
+  // numbers, booleans) are the same in JSON (see `internal/JsonRows`)
+  const survey = Effect.fn("ContactRepo.survey")(
+    function* (tenant: TenantId, filter: AudienceFilter, top: number) {
+      const size = Math.max(0, Math.floor(top))
+      const found = yield* Tenancy.read(sql, tenant)(sql<{ n: number; top: unknown }>`
+        SELECT (SELECT count(*)::int FROM contacts WHERE ${where(tenant, filter)}) AS n,
+               ${jsonRows(sql, windowStatement(sql, tenant, filter, null, size), sql`r.lead_score DESC, r.id ASC`)} AS top`)
+      const contacts = yield* decodeRows(found[0]?.top ?? [])
+      return { matching: found[0]?.n ?? 0, contacts } satisfies Survey
+    },
+    Effect.mapError(Errors.refine("ContactRepo.survey"))
+  )
+
   const byId = (tenant: TenantId, id: ContactId) => sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
 
   const get = Effect.fn("ContactRepo.get")(
@@ -248,7 +274,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
     })
   }
 
-  return { insertMany, window, count, get, reads }
+  return { insertMany, window, count, survey, get, reads }
 })
 
 /** The repository over the `SqlClient` of a `Database` layer. */

@@ -145,9 +145,7 @@ export const run = Effect.fn("ActionRunner.run")(function* (tenant: TenantId, c:
   switch (action._tag) {
     case "query_contacts": {
       const filter = narrow(c.audience, action.filter)
-      const [matching, { contacts: top }] = yield* Effect.all([contacts.count(tenant, filter), contacts.window(tenant, filter, null, 3)], {
-        concurrency: 2
-      })
+      const { matching, contacts: top } = yield* contacts.survey(tenant, filter, 3)
       const best = top.map((t) => `${t.id} ${t.title}@${t.company} (${t.leadScore})`).join("; ")
       return result("observed", `${matching} contacts match ${JSON.stringify(filter)}${best ? `; best: ${best}` : ""}`, {
         matching,

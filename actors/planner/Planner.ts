@@ -68,20 +68,30 @@ export interface StepOutcome {
 
 /**
  * Runs `self` (one planning run: the steps one message takes) over one snapshot of audience
- * counts: a count asked again for the same filter answers from the first read. The loop
- * counts its audience at the query, at each outreach proposal and at the finish, one
- * Postgres round trip each on the way to a campaign's first contact; and the plan's
- * figures then agree with what its steps observed.
+ * counts: a count asked again for the same filter (by `count` or with a `survey`) answers
+ * from the first read. The loop counts its audience at the query, at each outreach proposal
+ * and at the finish, one Postgres round trip each on the way to a campaign's first contact;
+ * and the plan's figures then agree with what its steps observed.
  */
 export const withCountSnapshot = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(ContactRepo, (repo) => {
     const counts = new Map<string, number>()
+    const keyOf = (tenant: TenantId, f: Campaign.AudienceFilter) =>
+      JSON.stringify([tenant, f.segments, f.industries, f.regions, f.titleKeywords, f.minLeadScore])
     const count = (tenant: TenantId, f: Campaign.AudienceFilter) => {
-      const key = JSON.stringify([tenant, f.segments, f.industries, f.regions, f.titleKeywords, f.minLeadScore])
-      const hit = counts.get(key)
-      return hit !== undefined ? Effect.succeed(hit) : Effect.tap(repo.count(tenant, f), (n) => Effect.sync(() => counts.set(key, n)))
+      const hit = counts.get(keyOf(tenant, f))
+      return hit !== undefined ? Effect.succeed(hit) : Effect.tap(repo.count(tenant, f), (n) => Effect.sync(() => counts.set(keyOf(tenant, f), n)))
     }
-    return Effect.provideService(self, ContactRepo, { ...repo, count })
+    // a survey reads its count with its rows: the first count of a filter, kept as a count's
+    const survey = (tenant: TenantId, f: Campaign.AudienceFilter, top: number) => {
+      const hit = counts.get(keyOf(tenant, f))
+      return Effect.map(repo.survey(tenant, f, top), (s) => {
+        if (hit !== undefined) return { ...s, matching: hit }
+        counts.set(keyOf(tenant, f), s.matching)
+        return s
+      })
+    }
+    return Effect.provideService(self, ContactRepo, { ...repo, count, survey })
   })
 
 /** The last query's audience, or the one the goal implies. */

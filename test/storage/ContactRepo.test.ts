@@ -1,6 +1,7 @@
 /**
  * ContactRepo against a fresh database on the real Postgres: upsert, filters, keyset
- * windows (every matching row exactly once, in order, ties on score included), tenancy.
+ * windows (every matching row exactly once, in order, ties on score included), surveys
+ * (count and first contacts in one statement), tenancy.
  */
 import { expect, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
@@ -111,7 +112,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("ContactR
       expect(cut.next).toEqual({ score: w.contacts[2]!.leadScore, id: w.contacts[2]!.id })
     }))
 
-  it.effect("filters narrow like the in-memory reference, in windows and in count", () =>
+  it.effect("filters narrow like the in-memory reference, in windows, in count and in a survey", () =>
     Effect.gen(function* () {
       const repo = yield* ContactRepo.ContactRepo
       const { tenant, all } = yield* seeded("filters")
@@ -131,6 +132,12 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("ContactR
         const want = expected(all, f)
         const label = JSON.stringify(f)
         expect(yield* repo.count(tenant, f), `count ${label}`).toBe(want.length)
+        // the count and the first contacts in one statement: the same answers
+        for (const top of [0, 3, 5000]) {
+          const survey = yield* repo.survey(tenant, f, top)
+          expect(survey.matching, `survey count ${label}`).toBe(want.length)
+          expect(survey.contacts, `survey top ${top} ${label}`).toEqual(want.slice(0, top))
+        }
         const got = yield* pageAll(tenant, f, 13)
         expect(got.map((c) => c.id), `window ${label}`).toEqual(want.map((c) => c.id))
       }
@@ -171,9 +178,12 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("ContactR
       const other = TenantId.make("globex")
       expect(yield* repo.count(other, {})).toBe(0)
       expect(yield* repo.window(other, {}, null, 10)).toEqual({ contacts: [], next: null })
+      expect(yield* repo.survey(other, {}, 10)).toEqual({ matching: 0, contacts: [] })
       yield* repo.insertMany(other, all.slice(0, 5))
       expect(yield* repo.count(other, {})).toBe(5)
       expect(yield* repo.count(tenant, {})).toBe(1200)
+      const survey = yield* repo.survey(other, {}, 10)
+      expect([survey.matching, survey.contacts.length]).toEqual([5, 5])
       expect(yield* repo.get(other, all[6]!.id)).toEqual(Option.none())
     }))
 

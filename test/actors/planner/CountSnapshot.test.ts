@@ -1,7 +1,8 @@
 /**
  * One planning run counts its audience once per filter (`Planner.withCountSnapshot`), on
  * the real Postgres: a count asked again answers what the first read saw, whatever the
- * order of the filter's fields; another filter, or a later run, reads afresh.
+ * order of the filter's fields; a survey's count joins the snapshot; another filter, or a
+ * later run, reads afresh.
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -42,8 +43,22 @@ layer(Env, { excludeTestServices: true })("planner count snapshot", (it) => {
       expect(seen.again).toBe(40)
       expect(seen.allAgain).toBe(40)
       expect(seen.other).toBe(80)
+      // a survey's count joins the snapshot: a count after it answers what it read, and a
+      // survey of a filter already counted answers that count with the rows it reads now
+      const survey = (f: Parameters<ContactRepo.ContactRepoShape["count"]>[1]) => Effect.flatMap(ContactRepo.ContactRepo, (r) => r.survey(tenant, f, 2))
+      const mixed = yield* Planner.withCountSnapshot(
+        Effect.gen(function* () {
+          const surveyed = yield* survey({ minLeadScore: 1 })
+          const counted = yield* count({})
+          yield* DemoData.load(tenant, 120) // 40 more
+          return { surveyed, countAfter: yield* count({ minLeadScore: 1 }), surveyAfter: yield* survey({}), counted }
+        })
+      )
+      expect(mixed.countAfter).toBe(mixed.surveyed.matching)
+      expect(mixed.surveyAfter.matching).toBe(mixed.counted)
+      expect(mixed.surveyAfter.contacts.length).toBe(2)
+      expect(yield* count({})).toBe(120)
       // the next run sees the new contacts
-      expect(yield* Planner.withCountSnapshot(count(wide))).toBe(80)
-      expect(yield* count({})).toBe(80)
+      expect(yield* Planner.withCountSnapshot(count(wide))).toBe(120)
     }))
 })
