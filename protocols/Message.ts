@@ -4,6 +4,7 @@
  * `DecodeError`, and encodes envelopes. Everything on the wire goes through here.
  */
 import { Either, ParseResult, Schema } from "effect"
+import * as Decoder from "./Decoder.js"
 import { encoderOf } from "./Encoding.js"
 import { Envelope, type EnvelopeEncoded } from "./Envelope.js"
 import * as Errors from "./Errors.js"
@@ -42,7 +43,8 @@ export type PayloadOf<M> = M extends MessageType<infer A, any> ? A : never
 /** Default upper bound for one message (the NATS default max_payload is 1 MiB). */
 export const DEFAULT_MAX_BYTES = 1024 * 1024
 
-const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
+// compiled decoders (`Decoder`): what the schemas decode, without their parser's cost
+const decodeEnvelope = Decoder.either(Envelope)
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 const textEncoder = new TextEncoder()
 
@@ -65,7 +67,7 @@ export const registry = (defs: Iterable<MessageType>): Registry => {
   const encoders = new Map<string, (a: unknown) => unknown>()
   for (const def of defs) {
     types.set(def.type, def)
-    decoders.set(def.type, Schema.decodeUnknownEither(def.payload) as any)
+    decoders.set(def.type, Decoder.either(def.payload) as any)
     encoders.set(def.type, encoderOf(def.payload as Schema.Schema<unknown, unknown>))
   }
 

@@ -17,8 +17,8 @@
  * fails the loop with `SlowClient`.
  */
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream"
-import { Deferred, Effect, Either, Exit, Schema } from "effect"
-import { Envelope, type Ids, Trace } from "../../protocols/index.js"
+import { Deferred, Effect, Either, Exit } from "effect"
+import { Decoder, Envelope, type Ids, Trace } from "../../protocols/index.js"
 import * as Errors from "../Errors.js"
 import type * as Frame from "../Frame.js"
 import type * as Fanout from "./Fanout.js"
@@ -55,7 +55,7 @@ export interface Target {
   readonly fanout?: Fanout.Fanout
 }
 
-const decodeEnvelope = Schema.decodeUnknownEither(Envelope.Envelope)
+const decodeEnvelope = Decoder.either(Envelope.Envelope)
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 
 /** Decodes a stored message as an envelope of the client's tenant, or says why it cannot be streamed. */

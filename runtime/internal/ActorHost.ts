@@ -14,6 +14,7 @@
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message, Trace } from "../../protocols/index.js"
+import * as Decoder from "../../protocols/Decoder.js"
 import { encoderOf } from "../../protocols/Encoding.js"
 import type { ActorContext, ActorDefinition } from "../Actor.js"
 import { describe, Fenced, HandlerFailed } from "../Errors.js"
@@ -126,7 +127,7 @@ export const make = <R>(
     const codecs = new Map(
       definitions.map((d) => [
         d.type,
-        { encode: encoderOf(d.state), decode: Schema.decodeUnknownSync(d.state) }
+        { encode: encoderOf(d.state), decode: Decoder.sync(d.state) }
       ])
     )
     const cells = new Map<string, Cell>()

@@ -1,0 +1,386 @@
+/**
+ * Decoders compiled from a schema's AST: `Schema.decodeUnknownEither`'s value without its
+ * parser, for what a node decodes most (every envelope and payload it receives, every
+ * actor state it loads).
+ *
+ * Effect's parser builds an `Either` per node and an issue per rejected union member (a
+ * `NullOr` field holding null), through shared, megamorphic code: decoding what a node
+ * received was about 4% of its CPU in a campaign. A decoder compiled here is a tree of
+ * closures that builds only the decoded value, as the parser builds it: a struct keeps its
+ * declared keys in their declared order (excess keys dropped), an optional key that is
+ * absent stays absent, a missing required key is decoded from `undefined` (the parser is
+ * not `exact` when decoding), a struct's property transformations (decoding defaults)
+ * run their own functions, refinements their own filters, arrays and tuples are rebuilt.
+ *
+ * Only what plain JSON shapes use is compiled. A union is compiled only where the member
+ * that decodes a value cannot depend on the order members are tried in (no member has a
+ * literal discriminator, so the parser tries them in declared order; or no two members can
+ * both decode one value to different results). Anything else (declarations such as `Date`,
+ * template literals, other transformations) compiles to `undefined`, and `either` then
+ * keeps the schema's own decoder. A value the compiled decoder refuses is decoded again by
+ * the schema's decoder, which gives the error (and would give the value, were the two to
+ * disagree).
+ */
+import { Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
+
+/** What a compiled decoder returns for a value it refuses. */
+export const FAIL: unique symbol = Symbol.for("nexus/Decoder/fail")
+
+/** A compiled decoder: the decoded value, or `FAIL`. */
+export type Decode = (u: unknown) => unknown
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+// the parser hands refinement filters its default options when decoding without any
+const parseOptions = SchemaAST.defaultParseOption
+
+type Kind = "null" | "undefined" | "string" | "number" | "boolean" | "bigint" | "symbol" | "record" | "array" | "function"
+const ALL: ReadonlySet<Kind> = new Set<Kind>(["null", "undefined", "string", "number", "boolean", "bigint", "symbol", "record", "array", "function"])
+
+const kindOfValue = (u: unknown): Kind =>
+  u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "record" : (typeof u as Kind)
+
+/** The kinds of input a node can decode (a superset is safe). */
+const kindsOf = (ast: SchemaAST.AST, seen: Set<SchemaAST.AST> = new Set()): ReadonlySet<Kind> => {
+  if (seen.has(ast)) return ALL
+  seen.add(ast)
+  switch (ast._tag) {
+    case "Literal":
+      return new Set([kindOfValue(ast.literal)])
+    case "UndefinedKeyword":
+    case "VoidKeyword":
+      return new Set(["undefined"])
+    case "NeverKeyword":
+      return new Set()
+    case "StringKeyword":
+    case "TemplateLiteral":
+      return new Set(["string"])
+    case "NumberKeyword":
+      return new Set(["number"])
+    case "BooleanKeyword":
+      return new Set(["boolean"])
+    case "BigIntKeyword":
+      return new Set(["bigint"])
+    case "SymbolKeyword":
+    case "UniqueSymbol":
+      return new Set(["symbol"])
+    case "Enums":
+      return new Set(ast.enums.map(([, v]) => kindOfValue(v)))
+    case "TupleType":
+      return new Set(["array"])
+    case "TypeLiteral":
+      return ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0
+        ? new Set([...ALL].filter((k) => k !== "null" && k !== "undefined"))
+        : new Set(["record"])
+    case "Refinement":
+      return kindsOf(ast.from, seen)
+    case "Transformation":
+      return kindsOf(ast.from, seen)
+    case "Suspend":
+      return kindsOf(ast.f(), seen)
+    case "Union": {
+      const out = new Set<Kind>()
+      for (const t of ast.types) for (const k of kindsOf(t, seen)) out.add(k)
+      return out
+    }
+    default:
+      return ALL
+  }
+}
+
+/** The literal discriminators the parser's search tree reads off a union member (as it does when decoding). */
+const literalsOf = (ast: SchemaAST.AST): ReadonlyArray<readonly [PropertyKey, SchemaAST.LiteralValue]> => {
+  switch (ast._tag) {
+    case "TypeLiteral": {
+      const out: Array<readonly [PropertyKey, SchemaAST.LiteralValue]> = []
+      for (const ps of ast.propertySignatures) {
+        const type = SchemaAST.encodedAST(ps.type)
+        if (SchemaAST.isLiteral(type) && !ps.isOptional) out.push([ps.name, type.literal])
+      }
+      return out
+    }
+    case "TupleType": {
+      const out: Array<readonly [PropertyKey, SchemaAST.LiteralValue]> = []
+      ast.elements.forEach((e, i) => {
+        const type = SchemaAST.encodedAST(e.type)
+        if (SchemaAST.isLiteral(type) && !e.isOptional) out.push([i, type.literal])
+      })
+      return out
+    }
+    case "Refinement":
+    case "Transformation":
+      return literalsOf(ast.from)
+    case "Suspend":
+      return literalsOf(ast.f())
+    default:
+      return []
+  }
+}
+
+/** Whether decoding with `ast` hands back its input as it is whenever it succeeds. */
+const preserves = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "Literal":
+    case "UniqueSymbol":
+    case "UndefinedKeyword":
+    case "VoidKeyword":
+    case "NeverKeyword":
+    case "UnknownKeyword":
+    case "AnyKeyword":
+    case "StringKeyword":
+    case "NumberKeyword":
+    case "BooleanKeyword":
+    case "BigIntKeyword":
+    case "SymbolKeyword":
+    case "ObjectKeyword":
+    case "Enums":
+      return true
+    case "Refinement":
+      return preserves(ast.from)
+    case "Union":
+      return ast.types.every(preserves)
+    default:
+      return false
+  }
+}
+
+/** No value is decoded by both `a` and `b` to different results. */
+const independent = (a: SchemaAST.AST, b: SchemaAST.AST): boolean => {
+  if (preserves(a) && preserves(b)) return true
+  const kb = kindsOf(b)
+  if (![...kindsOf(a)].some((k) => kb.has(k))) return true
+  // a required literal at the same key, with different values
+  const lb = literalsOf(b)
+  return literalsOf(a).some(([key, value]) => lb.some(([k, v]) => k === key && v !== value))
+}
+
+const primitive = (test: (u: unknown) => boolean): Decode => (u) => (test(u) ? u : FAIL)
+
+const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode | undefined }>): Decode | undefined => {
+  switch (ast._tag) {
+    case "Literal": {
+      const literal = ast.literal
+      return primitive((u) => u === literal)
+    }
+    case "UniqueSymbol": {
+      const symbol = ast.symbol
+      return primitive((u) => u === symbol)
+    }
+    case "UndefinedKeyword":
+      return primitive((u) => u === undefined)
+    case "NeverKeyword":
+      return () => FAIL
+    case "UnknownKeyword":
+    case "AnyKeyword":
+    case "VoidKeyword":
+      return (u) => u
+    case "StringKeyword":
+      return primitive((u) => typeof u === "string")
+    case "NumberKeyword":
+      return primitive((u) => typeof u === "number")
+    case "BooleanKeyword":
+      return primitive((u) => typeof u === "boolean")
+    case "BigIntKeyword":
+      return primitive((u) => typeof u === "bigint")
+    case "SymbolKeyword":
+      return primitive((u) => typeof u === "symbol")
+    case "ObjectKeyword":
+      return primitive((u) => (typeof u === "object" && u !== null) || typeof u === "function")
+    case "Enums": {
+      const values = ast.enums.map(([, value]) => value)
+      return primitive((u) => values.some((v) => v === u))
+    }
+    case "Refinement": {
+      const from = go(ast.from, suspended)
+      if (from === undefined) return undefined
+      const refinement = ast
+      return (u) => {
+        const a = from(u)
+        return a === FAIL || Option.isSome(refinement.filter(a, parseOptions, refinement)) ? FAIL : a
+      }
+    }
+    case "Union": {
+      const members: Array<Decode> = []
+      for (const member of ast.types) {
+        const d = go(member, suspended)
+        if (d === undefined) return undefined
+        members.push(d)
+      }
+      // the parser tries members in declared order unless some have literal discriminators;
+      // then the order is its own, and the result must not depend on it
+      if (ast.types.some((t) => literalsOf(t).length > 0)) {
+        for (let i = 0; i < ast.types.length; i++) {
+          for (let j = i + 1; j < ast.types.length; j++) if (!independent(ast.types[i]!, ast.types[j]!)) return undefined
+        }
+      }
+      return (u) => {
+        for (let i = 0; i < members.length; i++) {
+          const r = members[i]!(u)
+          if (r !== FAIL) return r
+        }
+        return FAIL
+      }
+    }
+    case "TupleType": {
+      const elements: Array<{ readonly decode: Decode; readonly optional: boolean }> = []
+      for (const e of ast.elements) {
+        const d = go(e.type, suspended)
+        if (d === undefined) return undefined
+        elements.push({ decode: d, optional: e.isOptional })
+      }
+      const rest: Array<Decode> = []
+      for (const r of ast.rest) {
+        const d = go(r.type, suspended)
+        if (d === undefined) return undefined
+        rest.push(d)
+      }
+      const required = elements.filter((e) => !e.optional).length + Math.max(0, rest.length - 1)
+      const [head, ...tail] = rest
+      return (u) => {
+        if (!Array.isArray(u)) return FAIL
+        const len = u.length
+        if (len < required) return FAIL
+        if (head === undefined && len > elements.length) return FAIL
+        const out: Array<unknown> = []
+        let i = 0
+        for (; i < elements.length; i++) {
+          if (len < i + 1) {
+            if (elements[i]!.optional) continue
+            return FAIL
+          }
+          const v = elements[i]!.decode(u[i])
+          if (v === FAIL) return FAIL
+          out.push(v)
+        }
+        if (head !== undefined) {
+          for (; i < len - tail.length; i++) {
+            const v = head(u[i])
+            if (v === FAIL) return FAIL
+            out.push(v)
+          }
+          for (let j = 0; j < tail.length; j++) {
+            if (len < i + j + 1) continue
+            const v = tail[j]!(u[i + j])
+            if (v === FAIL) return FAIL
+            out.push(v)
+          }
+        }
+        return out
+      }
+    }
+    case "TypeLiteral": {
+      if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) return primitive((u) => u !== null && u !== undefined)
+      const properties: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly decode: Decode }> = []
+      for (const ps of ast.propertySignatures) {
+        const d = go(ps.type, suspended)
+        if (d === undefined) return undefined
+        properties.push({ name: ps.name, optional: ps.isOptional, decode: d })
+      }
+      const declared = new Set<PropertyKey>(properties.map((p) => p.name))
+      const indexes: Array<{ readonly keys: (u: object) => ReadonlyArray<PropertyKey>; readonly parameter: Decode; readonly value: Decode }> = []
+      for (const is of ast.indexSignatures) {
+        const keys = keysOf(is.parameter)
+        const parameter = go(is.parameter, suspended)
+        const value = go(is.type, suspended)
+        if (keys === undefined || parameter === undefined || value === undefined) return undefined
+        indexes.push({ keys, parameter, value })
+      }
+      return (u) => {
+        if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
+        const o = u as Record<PropertyKey, unknown>
+        const out: Record<PropertyKey, unknown> = {}
+        for (let i = 0; i < properties.length; i++) {
+          const p = properties[i]!
+          if (p.optional && !hasOwn.call(o, p.name)) continue
+          const v = p.decode(o[p.name])
+          if (v === FAIL) return FAIL
+          out[p.name] = v
+        }
+        for (let i = 0; i < indexes.length; i++) {
+          const x = indexes[i]!
+          for (const key of x.keys(o)) {
+            if (x.parameter(key) === FAIL) continue
+            const v = x.value(o[key])
+            if (v === FAIL) return FAIL
+            if (!declared.has(key)) out[key] = v
+          }
+        }
+        return out
+      }
+    }
+    case "Transformation": {
+      // a struct's property transformations (decoding defaults, optional keys): the encoded
+      // struct, each property's own decoding, then the type-side struct, as the parser runs them
+      if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
+      const from = go(ast.from, suspended)
+      const to = go(ast.to, suspended)
+      if (from === undefined || to === undefined) return undefined
+      const properties = ast.transformation.propertySignatureTransformations
+      return (u) => {
+        const decoded = from(u)
+        if (decoded === FAIL) return FAIL
+        if (typeof decoded !== "object" || decoded === null) return FAIL
+        const a = (decoded === u ? Object.assign({}, decoded) : decoded) as Record<PropertyKey, unknown>
+        for (const p of properties) {
+          const o = p.decode(hasOwn.call(a, p.from) ? Option.some(a[p.from]) : Option.none())
+          delete a[p.from]
+          if (Option.isSome(o)) a[p.to] = o.value
+        }
+        return to(a)
+      }
+    }
+    case "Suspend": {
+      const known = suspended.get(ast)
+      if (known !== undefined) return (u) => known.decode!(u)
+      const cell: { decode: Decode | undefined } = { decode: undefined }
+      suspended.set(ast, cell)
+      cell.decode = go(ast.f(), suspended)
+      return cell.decode === undefined ? undefined : (u) => cell.decode!(u)
+    }
+    default:
+      return undefined
+  }
+}
+
+/** Which own keys of a value an index signature with this parameter looks at. */
+const keysOf = (parameter: SchemaAST.AST): ((u: object) => ReadonlyArray<PropertyKey>) | undefined => {
+  switch (parameter._tag) {
+    case "StringKeyword":
+    case "TemplateLiteral":
+      return Object.keys
+    case "SymbolKeyword":
+      return Object.getOwnPropertySymbols
+    case "Refinement":
+      return keysOf(parameter.from)
+    default:
+      return undefined
+  }
+}
+
+/** The decoder of `ast` (from its encoded side to its type side), or `undefined` when not compiled. */
+export const compile = (ast: SchemaAST.AST): Decode | undefined => go(ast, new Map())
+
+/**
+ * `Schema.decodeUnknownEither(schema)`, through the compiled decoder where there is one: a
+ * value it refuses goes through the schema's decoder, for the error.
+ */
+export const either = <A, I>(schema: Schema.Schema<A, I, never>): ((u: unknown) => Either.Either<A, ParseResult.ParseError>) => {
+  const full = Schema.decodeUnknownEither(schema)
+  const compiled = compile(schema.ast)
+  if (compiled === undefined) return full
+  return (u) => {
+    const a = compiled(u)
+    return a === FAIL ? full(u) : Either.right(a as A)
+  }
+}
+
+/** `Schema.decodeUnknownSync(schema)`, through the compiled decoder where there is one (errors thrown as its). */
+export const sync = <A, I>(schema: Schema.Schema<A, I, never>): ((u: unknown) => A) => {
+  const full = Schema.decodeUnknownSync(schema)
+  const compiled = compile(schema.ast)
+  if (compiled === undefined) return full
+  return (u) => {
+    const a = compiled(u)
+    return a === FAIL ? full(u) : (a as A)
+  }
+}
