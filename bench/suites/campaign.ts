@@ -37,7 +37,9 @@ const sizes = (full: boolean) =>
         runtimeMax: 20_000,
         startCampaigns: 100,
         workers: [1, 2, 4],
-        scaleContacts: 5_000,
+        // enough that no campaign runs out before the last window (four campaigns share the
+        // workers; at 400 contacts/s 5,000 each ran out during the 4-worker window)
+        scaleContacts: 15_000,
         scaleWindowMs: 8_000,
         memoryContacts: 50_000,
         memoryCapMs: 25_000
