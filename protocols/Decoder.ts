@@ -10,18 +10,19 @@
  * declared keys in their declared order (excess keys dropped), an optional key that is
  * absent stays absent, a missing required key is decoded from `undefined` (the parser is
  * not `exact` when decoding), a struct's property transformations (decoding defaults)
- * run their own functions, refinements their own filters, arrays and tuples are rebuilt.
+ * and `Schema.transform`'s functions run as the parser runs them, refinements their own
+ * filters, arrays and tuples are rebuilt.
  *
- * Only what plain JSON shapes use is compiled. A union is compiled only where the member
- * that decodes a value cannot depend on the order members are tried in (no member has a
- * literal discriminator, so the parser tries them in declared order; or no two members can
- * both decode one value to different results). Anything else (declarations such as `Date`,
- * template literals, other transformations) compiles to `undefined`, and `either` then
- * keeps the schema's own decoder. A value the compiled decoder refuses is decoded again by
- * the schema's decoder, which gives the error (and would give the value, were the two to
- * disagree).
+ * Declared types (`Date`, `Option`…) decode with their own parse functions. A union is
+ * compiled only where the member that decodes a value cannot depend on the order members
+ * are tried in (no member has a literal discriminator, so the parser tries them in
+ * declared order; or no two members can both decode one value to different results).
+ * Anything else (template literals) compiles to `undefined`, and `either` then keeps the
+ * schema's own decoder. A value the compiled decoder refuses (also one whose
+ * transformation or declared type decodes asynchronously) is decoded again by the schema's
+ * decoder, which gives the error (and would give the value, were the two to disagree).
  */
-import { Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
+import { Effect, Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
 
 /** What a compiled decoder returns for a value it refuses. */
 export const FAIL: unique symbol = Symbol.for("nexus/Decoder/fail")
@@ -309,13 +310,25 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
       }
     }
     case "Transformation": {
-      // a struct's property transformations (decoding defaults, optional keys): the encoded
-      // struct, each property's own decoding, then the type-side struct, as the parser runs them
-      if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
       const from = go(ast.from, suspended)
       const to = go(ast.to, suspended)
       if (from === undefined || to === undefined) return undefined
-      const properties = ast.transformation.propertySignatureTransformations
+      const transformation = ast.transformation
+      if (transformation._tag === "FinalTransformation") {
+        // a transformation's own decoding (`Schema.transform`: a row into a domain value),
+        // called as the parser calls it; an asynchronous or failed one is left to the schema
+        const self = ast
+        return (u) => {
+          const a = from(u)
+          if (a === FAIL) return FAIL
+          const r = transformation.decode(a, parseOptions, self, u)
+          return Either.isEither(r) && Either.isRight(r) ? to(r.right) : FAIL
+        }
+      }
+      if (transformation._tag !== "TypeLiteralTransformation") return undefined
+      // a struct's property transformations (decoding defaults, optional keys): the encoded
+      // struct, each property's own decoding, then the type-side struct, as the parser runs them
+      const properties = transformation.propertySignatureTransformations
       return (u) => {
         const decoded = from(u)
         if (decoded === FAIL) return FAIL
@@ -327,6 +340,16 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
           if (Option.isSome(o)) a[p.to] = o.value
         }
         return to(a)
+      }
+    }
+    case "Declaration": {
+      // a declared type (`Date`, `Option`…) decodes with its own parse function, as the
+      // parser calls it; an asynchronous answer is left to the schema
+      const parse = ast.decodeUnknown(...ast.typeParameters)
+      const self = ast
+      return (u) => {
+        const r = parse(u, parseOptions, self)
+        return Either.isEither(r) && Either.isRight(r) ? r.right : FAIL
       }
     }
     case "Suspend": {
@@ -371,6 +394,17 @@ export const either = <A, I>(schema: Schema.Schema<A, I, never>): ((u: unknown) 
   return (u) => {
     const a = compiled(u)
     return a === FAIL ? full(u) : Either.right(a as A)
+  }
+}
+
+/** `Schema.decodeUnknown(schema)` as an effect, through the compiled decoder where there is one. */
+export const effect = <A, I>(schema: Schema.Schema<A, I, never>): ((u: unknown) => Effect.Effect<A, ParseResult.ParseError>) => {
+  const full = Schema.decodeUnknown(schema)
+  const compiled = compile(schema.ast)
+  if (compiled === undefined) return full
+  return (u) => {
+    const a = compiled(u)
+    return a === FAIL ? full(u) : Effect.succeed(a as A)
   }
 }
 

@@ -11,12 +11,12 @@
  * it), excess keys are allowed, index signatures check the keys their parameter accepts,
  * a union is any member, a refinement runs its own filter (brands, integers, bounds).
  *
- * Only the node kinds plain JSON shapes use are compiled (literals, keywords, enums,
- * refinements, structs and records, arrays and tuples, unions, suspensions); for a schema
- * with anything else (a declaration such as `Date`, a template literal) `compile` answers
- * `undefined` and the caller keeps `Schema.is`.
+ * Compiled: literals, keywords, enums, refinements, structs and records, arrays and
+ * tuples, unions, suspensions, and declared types (`Date`, `Option`…, through their own
+ * parse functions); for a schema with a template literal `compile` answers `undefined` and
+ * the caller keeps `Schema.is`.
  */
-import { Option, type SchemaAST } from "effect"
+import { Either, Option, SchemaAST } from "effect"
 
 /** A compiled type guard. */
 export type Guard = (u: unknown) => boolean
@@ -169,6 +169,16 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
         return true
       }
     }
+    case "Declaration": {
+      // a declared type (`Date`, `Option`…) checks with its own parse function, over the type
+      // sides of its parameters (as `Schema.is` runs it); an asynchronous answer is a no
+      const parse = ast.decodeUnknown(...ast.typeParameters.map(SchemaAST.typeAST))
+      const self = ast
+      return (u) => {
+        const r = parse(u, parseOptions, self)
+        return Either.isEither(r) && Either.isRight(r)
+      }
+    }
     case "Transformation":
       // the type side is the transformation's target (as `SchemaAST.typeAST` takes it)
       return go(ast.to, suspended)
@@ -182,7 +192,7 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
       return cell.guard === undefined ? undefined : (u) => cell.guard!(u)
     }
     default:
-      // a declaration (Date, Option…), a template literal: not compiled
+      // a template literal: not compiled
       return undefined
   }
 }

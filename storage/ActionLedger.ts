@@ -12,6 +12,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -82,7 +83,7 @@ const Row = Schema.Struct({
   trace_id: Schema.NullOr(Schema.String),
   created_at: Schema.DateFromSelf
 })
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const decodeRows = Decoder.effect(Schema.Array(Row))
 const toRecord = (r: typeof Row.Type): ActionRecord => ({
   tenantId: r.tenant_id as TenantId,
   idempotencyKey: r.idempotency_key,

@@ -13,6 +13,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { Channel } from "../protocols/Campaign.js"
+import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -91,7 +92,7 @@ const Row = Schema.Struct({
   result: Schema.Unknown,
   created_at: Schema.DateFromSelf
 })
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const decodeRows = Decoder.effect(Schema.Array(Row))
 const toAttempt = (r: typeof Row.Type): Attempt => ({
   tenantId: r.tenant_id as TenantId,
   idempotencyKey: r.idempotency_key,

@@ -6,6 +6,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { CampaignSummary } from "../protocols/Campaign.js"
+import * as Decoder from "../protocols/Decoder.js"
 import { CampaignId, type TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -95,7 +96,7 @@ const CampaignFromRow = Schema.transform(CampaignRow, CampaignRecord, {
   })
 })
 
-const decodeRows = Schema.decodeUnknown(Schema.Array(CampaignFromRow))
+const decodeRows = Decoder.effect(Schema.Array(CampaignFromRow))
 const encodeSummary = Schema.encode(CampaignSummary)
 
 /** Builds the repository over a SQL client. */

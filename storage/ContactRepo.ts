@@ -6,6 +6,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { AudienceFilter, ContactSnapshot, Segment } from "../protocols/Campaign.js"
+import * as Decoder from "../protocols/Decoder.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -132,7 +133,7 @@ const ContactFromRow = Schema.transform(ContactRow, ContactSnapshot, {
   })
 })
 
-const decodeRows = Schema.decodeUnknown(Schema.Array(ContactFromRow))
+const decodeRows = Decoder.effect(Schema.Array(ContactFromRow))
 const encodeRows = Schema.encode(Schema.Array(ContactFromRow))
 
 /** `%keyword%` for ILIKE, with the pattern characters of the keyword escaped. */

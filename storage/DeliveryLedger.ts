@@ -7,6 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import { Channel, DeliveryOutcome } from "../protocols/Campaign.js"
+import * as Decoder from "../protocols/Decoder.js"
 import { CampaignId, ContactId, TenantId } from "../protocols/Ids.js"
 import * as Trace from "../protocols/Trace.js"
 import * as Errors from "./Errors.js"
@@ -110,7 +111,7 @@ const DeliveryFromRow = Schema.transform(DeliveryRow, DeliveryEntry, {
   encode: (e) => Object.assign(columnsOf(e), { created_at: e.createdAt })
 })
 
-const decodeRows = Schema.decodeUnknown(Schema.Array(DeliveryFromRow))
+const decodeRows = Decoder.effect(Schema.Array(DeliveryFromRow))
 
 /** Builds the ledger over a SQL client. */
 export const make: Effect.Effect<DeliveryLedgerShape, never, SqlClient.SqlClient> = Effect.gen(function* () {

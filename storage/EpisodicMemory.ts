@@ -11,6 +11,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Clock, Config, Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import * as Decoder from "../protocols/Decoder.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import { columns, contactIdsOf, type Episode, EpisodeFromRow, mentionsOf, type NewEpisode, normalizeTerm } from "./Episode.js"
 import * as Errors from "./Errors.js"
@@ -128,7 +129,7 @@ export interface EpisodicMemoryShape {
 /** The episodic memory service. */
 export class EpisodicMemory extends Context.Tag("nexus/storage/EpisodicMemory")<EpisodicMemory, EpisodicMemoryShape>() {}
 
-const decodeEpisodes = Schema.decodeUnknown(Schema.Array(EpisodeFromRow))
+const decodeEpisodes = Decoder.effect(Schema.Array(EpisodeFromRow))
 
 /** A row of `openObjections`. */
 interface ObjectionRow {

@@ -6,6 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -47,7 +48,7 @@ const Row = Schema.Struct({
   cost_usd: Schema.Number,
   trace: Schema.Unknown
 })
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const decodeRows = Decoder.effect(Schema.Array(Row))
 
 const toEntry = (r: typeof Row.Type): LlmCallEntry => ({
   tenantId: r.tenant_id as TenantId,

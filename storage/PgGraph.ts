@@ -8,6 +8,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
@@ -52,8 +53,8 @@ export class PgGraph extends Context.Tag("nexus/storage/PgGraph")<PgGraph, PgGra
 const Props = Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null) })
 const NodeRow = Schema.Struct({ id: Schema.String, kind: NodeKind, name: Schema.String, props: Props })
 const EdgeRow = Schema.Struct({ src: Schema.String, type: RelationType, dst: Schema.String, weight: Schema.Number, props: Props })
-const decodeNodes = Schema.decodeUnknown(Schema.Array(NodeRow))
-const decodeEdges = Schema.decodeUnknown(Schema.Array(EdgeRow))
+const decodeNodes = Decoder.effect(Schema.Array(NodeRow))
+const decodeEdges = Decoder.effect(Schema.Array(EdgeRow))
 
 /** Builds the embedded graph over a SQL client. */
 export const make: Effect.Effect<PgGraphShape, never, SqlClient.SqlClient> = Effect.gen(function* () {

@@ -13,6 +13,7 @@
  */
 import { SqlClient, type Statement } from "@effect/sql"
 import { Config, Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import { normalize } from "./Embeddings.js"
 import * as Errors from "./Errors.js"
@@ -87,7 +88,7 @@ export interface PgVectorStoreShape extends VectorStoreShape {
 export class PgVectorStore extends Context.Tag("nexus/storage/PgVectorStore")<PgVectorStore, PgVectorStoreShape>() {}
 
 const Row = Schema.Struct({ id: Schema.String, rev: Schema.Number, vector: Schema.NullOr(Schema.Uint8ArrayFromSelf), payload: Schema.Unknown })
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const decodeRows = Decoder.effect(Schema.Array(Row))
 // a JSON row carries its vector as the text of a bytea
 const decodeJsonRows = (json: unknown) =>
   decodeRows((json as ReadonlyArray<Record<string, unknown>>).map((r) => ({ ...r, vector: JsonRows.bytes(r.vector) })))
