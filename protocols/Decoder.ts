@@ -23,6 +23,7 @@
  * decoder, which gives the error (and would give the value, were the two to disagree).
  */
 import { Effect, Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
+import { all, indexes, suspended, tupleShape } from "./internal/AstCompile.js"
 
 /** What a compiled decoder returns for a value it refuses. */
 export const FAIL: unique symbol = Symbol.for("nexus/Decoder/fail")
@@ -157,7 +158,8 @@ const independent = (a: SchemaAST.AST, b: SchemaAST.AST): boolean => {
 
 const primitive = (test: (u: unknown) => boolean): Decode => (u) => (test(u) ? u : FAIL)
 
-const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode | undefined }>): Decode | undefined => {
+const go = (ast: SchemaAST.AST, seen: Map<SchemaAST.AST, { compiled: Decode | undefined }>): Decode | undefined => {
+  const compile = (a: SchemaAST.AST) => go(a, seen)
   switch (ast._tag) {
     case "Literal": {
       const literal = ast.literal
@@ -192,7 +194,7 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
       return primitive((u) => values.some((v) => v === u))
     }
     case "Refinement": {
-      const from = go(ast.from, suspended)
+      const from = compile(ast.from)
       if (from === undefined) return undefined
       const refinement = ast
       return (u) => {
@@ -201,12 +203,8 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
       }
     }
     case "Union": {
-      const members: Array<Decode> = []
-      for (const member of ast.types) {
-        const d = go(member, suspended)
-        if (d === undefined) return undefined
-        members.push(d)
-      }
+      const members = all(ast.types, compile)
+      if (members === undefined) return undefined
       // the parser tries members in declared order unless some have literal discriminators;
       // then the order is its own, and the result must not depend on it
       if (ast.types.some((t) => literalsOf(t).length > 0)) {
@@ -223,20 +221,9 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
       }
     }
     case "TupleType": {
-      const elements: Array<{ readonly decode: Decode; readonly optional: boolean }> = []
-      for (const e of ast.elements) {
-        const d = go(e.type, suspended)
-        if (d === undefined) return undefined
-        elements.push({ decode: d, optional: e.isOptional })
-      }
-      const rest: Array<Decode> = []
-      for (const r of ast.rest) {
-        const d = go(r.type, suspended)
-        if (d === undefined) return undefined
-        rest.push(d)
-      }
-      const required = elements.filter((e) => !e.optional).length + Math.max(0, rest.length - 1)
-      const [head, ...tail] = rest
+      const shape = tupleShape(ast, compile)
+      if (shape === undefined) return undefined
+      const { elements, head, tail, required } = shape
       return (u) => {
         if (!Array.isArray(u)) return FAIL
         const len = u.length
@@ -249,7 +236,7 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
             if (elements[i]!.optional) continue
             return FAIL
           }
-          const v = elements[i]!.decode(u[i])
+          const v = elements[i]!.compiled(u[i])
           if (v === FAIL) return FAIL
           out.push(v)
         }
@@ -271,21 +258,14 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
     }
     case "TypeLiteral": {
       if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) return primitive((u) => u !== null && u !== undefined)
-      const properties: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly decode: Decode }> = []
-      for (const ps of ast.propertySignatures) {
-        const d = go(ps.type, suspended)
-        if (d === undefined) return undefined
-        properties.push({ name: ps.name, optional: ps.isOptional, decode: d })
-      }
+      const decoders = all(
+        ast.propertySignatures.map((ps) => ps.type),
+        compile
+      )
+      const signatures = indexes(ast, compile)
+      if (decoders === undefined || signatures === undefined) return undefined
+      const properties = ast.propertySignatures.map((ps, i) => ({ name: ps.name, optional: ps.isOptional, decode: decoders[i]! }))
       const declared = new Set<PropertyKey>(properties.map((p) => p.name))
-      const indexes: Array<{ readonly keys: (u: object) => ReadonlyArray<PropertyKey>; readonly parameter: Decode; readonly value: Decode }> = []
-      for (const is of ast.indexSignatures) {
-        const keys = keysOf(is.parameter)
-        const parameter = go(is.parameter, suspended)
-        const value = go(is.type, suspended)
-        if (keys === undefined || parameter === undefined || value === undefined) return undefined
-        indexes.push({ keys, parameter, value })
-      }
       return (u) => {
         if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
         const o = u as Record<PropertyKey, unknown>
@@ -297,8 +277,8 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
           if (v === FAIL) return FAIL
           out[p.name] = v
         }
-        for (let i = 0; i < indexes.length; i++) {
-          const x = indexes[i]!
+        for (let i = 0; i < signatures.length; i++) {
+          const x = signatures[i]!
           for (const key of x.keys(o)) {
             if (x.parameter(key) === FAIL) continue
             const v = x.value(o[key])
@@ -310,8 +290,8 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
       }
     }
     case "Transformation": {
-      const from = go(ast.from, suspended)
-      const to = go(ast.to, suspended)
+      const from = compile(ast.from)
+      const to = compile(ast.to)
       if (from === undefined || to === undefined) return undefined
       const transformation = ast.transformation
       if (transformation._tag === "FinalTransformation") {
@@ -352,29 +332,8 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { decode: Decode |
         return Either.isEither(r) && Either.isRight(r) ? r.right : FAIL
       }
     }
-    case "Suspend": {
-      const known = suspended.get(ast)
-      if (known !== undefined) return (u) => known.decode!(u)
-      const cell: { decode: Decode | undefined } = { decode: undefined }
-      suspended.set(ast, cell)
-      cell.decode = go(ast.f(), suspended)
-      return cell.decode === undefined ? undefined : (u) => cell.decode!(u)
-    }
-    default:
-      return undefined
-  }
-}
-
-/** Which own keys of a value an index signature with this parameter looks at. */
-const keysOf = (parameter: SchemaAST.AST): ((u: object) => ReadonlyArray<PropertyKey>) | undefined => {
-  switch (parameter._tag) {
-    case "StringKeyword":
-    case "TemplateLiteral":
-      return Object.keys
-    case "SymbolKeyword":
-      return Object.getOwnPropertySymbols
-    case "Refinement":
-      return keysOf(parameter.from)
+    case "Suspend":
+      return suspended(ast, seen, compile)
     default:
       return undefined
   }

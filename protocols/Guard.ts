@@ -17,6 +17,7 @@
  * the caller keeps `Schema.is`.
  */
 import { Either, Option, SchemaAST } from "effect"
+import { all, indexes, suspended, tupleShape } from "./internal/AstCompile.js"
 
 /** A compiled type guard. */
 export type Guard = (u: unknown) => boolean
@@ -29,22 +30,8 @@ const hasOwn = Object.prototype.hasOwnProperty
 const always: Guard = () => true
 const never: Guard = () => false
 
-/** Which own keys of a value an index signature with this parameter looks at. */
-const keysOf = (parameter: SchemaAST.AST): ((u: object) => ReadonlyArray<PropertyKey>) | undefined => {
-  switch (parameter._tag) {
-    case "StringKeyword":
-    case "TemplateLiteral":
-      return Object.keys
-    case "SymbolKeyword":
-      return Object.getOwnPropertySymbols
-    case "Refinement":
-      return keysOf(parameter.from)
-    default:
-      return undefined
-  }
-}
-
-const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | undefined }>): Guard | undefined => {
+const go = (ast: SchemaAST.AST, seen: Map<SchemaAST.AST, { compiled: Guard | undefined }>): Guard | undefined => {
+  const compile = (a: SchemaAST.AST) => go(a, seen)
   switch (ast._tag) {
     case "Literal": {
       const literal = ast.literal
@@ -79,39 +66,23 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
       return (u) => values.some((v) => v === u)
     }
     case "Refinement": {
-      const from = go(ast.from, suspended)
+      const from = compile(ast.from)
       if (from === undefined) return undefined
       const refinement = ast
       return (u) => from(u) && Option.isNone(refinement.filter(u, parseOptions, refinement))
     }
     case "Union": {
-      const members: Array<Guard> = []
-      for (const member of ast.types) {
-        const g = go(member, suspended)
-        if (g === undefined) return undefined
-        members.push(g)
-      }
+      const members = all(ast.types, compile)
+      if (members === undefined) return undefined
       return (u) => {
         for (let i = 0; i < members.length; i++) if (members[i]!(u)) return true
         return false
       }
     }
     case "TupleType": {
-      const elements: Array<{ readonly guard: Guard; readonly optional: boolean }> = []
-      for (const e of ast.elements) {
-        const g = go(e.type, suspended)
-        if (g === undefined) return undefined
-        elements.push({ guard: g, optional: e.isOptional })
-      }
-      const rest: Array<Guard> = []
-      for (const r of ast.rest) {
-        const g = go(r.type, suspended)
-        if (g === undefined) return undefined
-        rest.push(g)
-      }
-      // as the parser counts them: required elements, then what follows the rest element
-      const required = elements.filter((e) => !e.optional).length + Math.max(0, rest.length - 1)
-      const [head, ...tail] = rest
+      const shape = tupleShape(ast, compile)
+      if (shape === undefined) return undefined
+      const { elements, head, tail, required } = shape
       return (u) => {
         if (!Array.isArray(u)) return false
         const len = u.length
@@ -123,7 +94,7 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
             if (elements[i]!.optional) continue
             return false
           }
-          if (!elements[i]!.guard(u[i])) return false
+          if (!elements[i]!.compiled(u[i])) return false
         }
         if (head !== undefined) {
           for (; i < len - tail.length; i++) if (!head(u[i])) return false
@@ -137,20 +108,14 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
     }
     case "TypeLiteral": {
       if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) return (u) => u !== null && u !== undefined
-      const properties: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly guard: Guard }> = []
-      for (const ps of ast.propertySignatures) {
-        const g = go(ps.type, suspended)
-        if (g === undefined) return undefined
-        properties.push({ name: ps.name, optional: ps.isOptional, guard: g })
-      }
-      const indexes: Array<{ readonly keys: (u: object) => ReadonlyArray<PropertyKey>; readonly parameter: Guard; readonly value: Guard }> = []
-      for (const is of ast.indexSignatures) {
-        const keys = keysOf(is.parameter)
-        const parameter = go(is.parameter, suspended)
-        const value = go(is.type, suspended)
-        if (keys === undefined || parameter === undefined || value === undefined) return undefined
-        indexes.push({ keys, parameter, value })
-      }
+      const guards = all(
+        ast.propertySignatures.map((ps) => ps.type),
+        compile
+      )
+      if (guards === undefined) return undefined
+      const properties = ast.propertySignatures.map((ps, i) => ({ name: ps.name, optional: ps.isOptional, guard: guards[i]! }))
+      const signatures = indexes(ast, compile)
+      if (signatures === undefined) return undefined
       return (u) => {
         if (typeof u !== "object" || u === null || Array.isArray(u)) return false
         const o = u as Record<PropertyKey, unknown>
@@ -162,8 +127,8 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
           }
           if (!p.guard(o[p.name])) return false
         }
-        for (let i = 0; i < indexes.length; i++) {
-          const x = indexes[i]!
+        for (let i = 0; i < signatures.length; i++) {
+          const x = signatures[i]!
           for (const key of x.keys(o)) if (x.parameter(key) && !x.value(o[key])) return false
         }
         return true
@@ -181,16 +146,10 @@ const go = (ast: SchemaAST.AST, suspended: Map<SchemaAST.AST, { guard: Guard | u
     }
     case "Transformation":
       // the type side is the transformation's target (as `SchemaAST.typeAST` takes it)
-      return go(ast.to, suspended)
-    case "Suspend": {
-      // a recursive schema: its guard refers to itself through this cell, filled once compiled
-      const known = suspended.get(ast)
-      if (known !== undefined) return (u) => known.guard!(u)
-      const cell: { guard: Guard | undefined } = { guard: undefined }
-      suspended.set(ast, cell)
-      cell.guard = go(ast.f(), suspended)
-      return cell.guard === undefined ? undefined : (u) => cell.guard!(u)
-    }
+      return compile(ast.to)
+    case "Suspend":
+      // a recursive schema: its guard refers to itself through a cell, filled once compiled
+      return suspended(ast, seen, compile)
     default:
       // a template literal: not compiled
       return undefined
