@@ -12,7 +12,7 @@
  * message is handled in a span continuing its envelope's trace (`MessageSpan`).
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Either, Fiber, Runtime, Schedule, Schema, type Scope } from "effect"
+import { Cause, Effect, Either, Fiber, Runtime, Schedule, type Scope } from "effect"
 import { Address, DeadLetter, Errors as ProtocolErrors, type Ids, type Message, Trace } from "../../protocols/index.js"
 import * as Decoder from "../../protocols/Decoder.js"
 import { encoderOf } from "../../protocols/Encoding.js"
