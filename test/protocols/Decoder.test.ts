@@ -71,8 +71,10 @@ describe("Decoder", () => {
   it("decodes as the schema does on every kind of node; order-dependent unions keep the schema's decoder", () => {
     for (const [name, schema] of Object.entries(synthetic)) {
       const compiled = agree(name, schema as Schema.Schema<any, any, never>, 200)
-      expect(compiled === undefined, `${name} left to the schema's decoder`).toBe(name === "taggedAndUntagged" || name === "tagged")
+      expect(compiled === undefined, `${name} left to the schema's decoder`).toBe(["tagged", "taggedAndUntagged", "untaggedFirst"].includes(name))
     }
+    // the parser tries a member with a matching tag before an untagged one declared earlier
+    expect(Decoder.either(synthetic.untaggedFirst)({ _tag: "t", x: "a" })).toEqual(Either.right({ _tag: "t", x: "a" }))
     // the first of two members that both decode a value wins, as in the parser
     expect(Decoder.either(synthetic.overlapping)({ a: "x", b: 1 })).toEqual(Either.right({ a: "x" }))
     expect(Decoder.either(synthetic.nestedDefaults)({ list: [{}] })).toEqual(Either.right({ inner: { k: 1, s: "d" }, list: [{ flag: false }] }))
