@@ -4,7 +4,7 @@
  * the handling of one message in a span that continues the trace of its envelope, and
  * reading the current span's context (what a message sent from inside that span carries).
  */
-import { Effect, Fiber, Option, Tracer } from "effect"
+import { Effect, Fiber, FiberRef, Option, Tracer } from "effect"
 
 /** The parts of a `traceparent` header. */
 export interface TraceParent {
@@ -59,8 +59,13 @@ export const continueTrace = <A, E, R>(
   traceparent: string,
   options: ContinueOptions = {}
 ): Effect.Effect<A, E, R> =>
-  Effect.tracerWith((tracer) => {
-    if (tracer === nativeTracer) return Effect.withTracerEnabled(effect, false)
+  Effect.withFiberRuntime((fiber) => {
+    const tracer = fiber.currentTracer
+    if (tracer === nativeTracer) {
+      // already off in fibers a host forks (see `untraced`): nothing to switch, and
+      // switching a fiber ref for the handling costs a dozen interpreter steps a message
+      return fiber.getFiberRef(FiberRef.currentTracerEnabled) ? Effect.withTracerEnabled(effect, false) : effect
+    }
     const parent = externalSpan(traceparent)
     return Effect.withSpan(effect, name, {
       ...(parent === undefined ? { root: true } : { parent }),
@@ -70,6 +75,15 @@ export const continueTrace = <A, E, R>(
       ...(options.attributes === undefined ? {} : { attributes: typeof options.attributes === "function" ? options.attributes() : options.attributes })
     })
   })
+
+/**
+ * `effect` with tracing off when no tracer is configured (Effect's built-in one records
+ * nothing): the runtime a message host captures this way forks every message's fiber with
+ * tracing off from the start, where `continueTrace` would otherwise switch it off around
+ * each handling. With a configured tracer, `effect` as it is.
+ */
+export const untraced = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) => (tracer === nativeTracer ? Effect.withTracerEnabled(effect, false) : effect))
 
 /**
  * `Effect.withSpan(name, options)` that makes a span only with a configured tracer. With

@@ -120,7 +120,9 @@ export const make = <R>(
   options: ActorHostOptions = defaults
 ): Effect.Effect<ActorHost, never, R | Scope.Scope> =>
   Effect.gen(function* () {
-    const runtime = yield* Effect.runtime<R>()
+    // messages are handled in fibers forked from this runtime: tracing off from the start
+    // when no tracer is configured (`Trace.untraced`)
+    const runtime = yield* Trace.untraced(Effect.runtime<R>())
     const runFork = Runtime.runFork(runtime)
     const byType = new Map(definitions.map((d) => [d.type, d]))
     const accepted = new Map(definitions.map((d) => [d.type, new Set(d.accepts.map((m) => m.type))]))

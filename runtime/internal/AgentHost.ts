@@ -72,7 +72,9 @@ const MIN_NOT_DUE_MS = 100
 /** Creates the agent host. */
 export const make = <R>(transport: Transport, options: AgentHostOptions = defaults): Effect.Effect<AgentHost, never, R | Scope.Scope> =>
   Effect.gen(function* () {
-    const runtime = yield* Effect.runtime<R>()
+    // messages are handled in fibers forked from this runtime: tracing off from the start
+    // when no tracer is configured (`Trace.untraced`)
+    const runtime = yield* Trace.untraced(Effect.runtime<R>())
     const runFork = Runtime.runFork(runtime)
     const counters = transport.counters
     const heartbeat = Heartbeat.make(heartbeatEveryMs)

@@ -7,7 +7,7 @@
  */
 import type { Consumer } from "@nats-io/jetstream"
 import { Cause, Effect, Either, Runtime, Schedule } from "effect"
-import { Address, Errors as ProtocolErrors, type Message } from "../../protocols/index.js"
+import { Address, Errors as ProtocolErrors, type Message, Trace } from "../../protocols/index.js"
 import { Outbox } from "../Outbox.js"
 import * as Supervision from "../Supervision.js"
 import * as Consumption from "./Consumption.js"
@@ -29,7 +29,9 @@ export interface CommandRouter {
 /** Starts routing deliveries of the command consumer. */
 export const start = (transport: Transport, routes: ReadonlyArray<CommandRoute>, consumer: Consumer) =>
   Effect.gen(function* () {
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    // commands are routed in fibers forked from this runtime: tracing off from the start when
+    // no tracer is configured (`Trace.untraced`)
+    const runFork = Runtime.runFork(yield* Trace.untraced(Effect.runtime<never>()))
     const byType = new Map(routes.map((r) => [r.command.type, r]))
     const retry = Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(20)))
     const self = Address.ext("command-router")
