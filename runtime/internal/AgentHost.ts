@@ -173,8 +173,13 @@ export const make = <R>(transport: Transport, options: AgentHostOptions = defaul
           Effect.catchAllDefect((d) => Effect.fail(d)),
           (attempt) => Supervision.supervised(attempt, def.supervision ?? Supervision.defaultPolicy),
           Effect.either,
-          Effect.ensuring(Effect.sync(() => heartbeat.remove(msg))),
-          Effect.ensuring(Effect.sync(() => counters.inFlight--))
+          // one finalizer, not one each: an `ensuring` costs several interpreter steps
+          Effect.ensuring(
+            Effect.sync(() => {
+              heartbeat.remove(msg)
+              counters.inFlight--
+            })
+          )
         )
         // handed back by a drain while the handler finished: another node handles it again
         if (!beginCommit(msg)) return
