@@ -20,7 +20,10 @@ const same = (a: unknown, b: unknown): boolean => {
   if (Object.is(a, b)) return true
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
   if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && Object.is(a.getTime(), b.getTime())
-  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  // a decoded `__proto__` key sets the prototype, in the parser's output as in ours: alike, not identical
+  const [pa, pb] = [Object.getPrototypeOf(a), Object.getPrototypeOf(b)]
+  if (pa !== pb && !same(pa, pb)) return false
   const ka = Reflect.ownKeys(a)
   const kb = Reflect.ownKeys(b)
   return (
