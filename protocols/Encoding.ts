@@ -5,12 +5,13 @@
  * numbers, arrays, unions, refinements, brands) whose optional fields carry decoding
  * defaults (`Schema.optionalWith(..., { default })`). Encoding such a value returns it as
  * it is, yet walks it through Effect's transformations: 50-80 µs for a contact actor's
- * state, done at every commit, against under 10 µs for the `JSON.stringify` that follows and
- * about 15 µs to check the value against the schema's type. Whether a schema
- * encodes as the identity is decided once, from its AST, conservatively: anything not known
- * to be the identity (a `Date`, an `Option`, a renamed key, a number from a string, any
- * declaration or custom transformation) keeps the full encoder. Decoding (what comes from
- * outside, or from storage written by older versions) always runs the schema.
+ * state, done at every commit, against under 10 µs for the `JSON.stringify` that follows;
+ * the value is still checked against the schema's type, by a compiled guard (`Guard`: about
+ * 1.4 µs for that state, 9 µs with `Schema.is`). Whether a schema encodes as the identity is
+ * decided once, from its AST, conservatively: anything not known to be the identity (a
+ * `Date`, an `Option`, a renamed key, a number from a string, any declaration or custom
+ * transformation) keeps the full encoder. Decoding (what comes from outside, or from storage
+ * written by older versions) always validates, through `Decoder`.
  */
 import { Option, Schema, SchemaAST } from "effect"
 import * as Guard from "./Guard.js"

@@ -79,15 +79,17 @@ export const withCountSnapshot = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     const keyOf = (tenant: TenantId, f: Campaign.AudienceFilter) =>
       JSON.stringify([tenant, f.segments, f.industries, f.regions, f.titleKeywords, f.minLeadScore])
     const count = (tenant: TenantId, f: Campaign.AudienceFilter) => {
-      const hit = counts.get(keyOf(tenant, f))
-      return hit !== undefined ? Effect.succeed(hit) : Effect.tap(repo.count(tenant, f), (n) => Effect.sync(() => counts.set(keyOf(tenant, f), n)))
+      const key = keyOf(tenant, f)
+      const hit = counts.get(key)
+      return hit !== undefined ? Effect.succeed(hit) : Effect.tap(repo.count(tenant, f), (n) => Effect.sync(() => counts.set(key, n)))
     }
     // a survey reads its count with its rows: the first count of a filter, kept as a count's
     const survey = (tenant: TenantId, f: Campaign.AudienceFilter, top: number) => {
-      const hit = counts.get(keyOf(tenant, f))
+      const key = keyOf(tenant, f)
+      const hit = counts.get(key)
       return Effect.map(repo.survey(tenant, f, top), (s) => {
         if (hit !== undefined) return { ...s, matching: hit }
-        counts.set(keyOf(tenant, f), s.matching)
+        counts.set(key, s.matching)
         return s
       })
     }

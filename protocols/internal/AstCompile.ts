@@ -1,8 +1,8 @@
 /**
  * What `Guard` and `Decoder` share in compiling a schema's AST into closures: compiling a
  * list of nodes (all or nothing), the shape of a tuple as the parser reads it, index
- * signatures with the keys they look at, and the cell through which a recursive (suspended) node refers
- * to its own compiled form.
+ * signatures with the keys they look at, and the cell through which a recursive
+ * (suspended) node refers to its own compiled form.
  */
 import type { SchemaAST } from "effect"
 
