@@ -208,19 +208,33 @@ describe("Consumption.startBounded (real NATS)", () => {
     // the end of the pull come (as under load, when nats-server 2.9 sometimes ends a partly
     // filled pull seconds late), and the client's heartbeat check gives the pull up. That
     // is reported as no failure, and the next pulls lose nothing to the ack wait. While the
-    // server is frozen no pull is replaced at its expiry (`ping` waits for the server), so no
-    // pull goes out that the client's heartbeat check could give up while the server delivers.
+    // server is frozen no pull goes out: none is replaced at its expiry (`ping` waits for the
+    // server), and after a failed one the next waits for the server to answer. A pull sent
+    // to the frozen server could be given up by the client's heartbeat check just after the
+    // server wakes and delivers to it (in 1 run in 8 a message then waited out its ack wait).
     const ACK_WAIT_MS = 30_000
     const EXPIRES_MS = 1_000
     const server = await ownServer()
     const env = await setup(ACK_WAIT_MS, server.url)
+    let frozen = false
+    let pulls = 0
+    let pulledWhileFrozen = 0
+    const fetch = env.consumer.fetch.bind(env.consumer)
+    env.consumer.fetch = (opts) => {
+      pulls++
+      if (frozen) pulledWhileFrozen++
+      return fetch(opts)
+    }
     try {
       const { handled, errors, consumption } = acking(env, 8, EXPIRES_MS)
-      // a pull of 8 is open and gets 2
+      // a pull of 8 is open and gets 2, and a pull of 2 goes out for the slots they free
       for (let i = 0; i < 2; i++) await env.js.publish(`${env.prefix}.job`, `before-${i}`)
-      while (handled.length < 2) await sleep(5)
+      while (handled.length < 2 || pulls < 2) await sleep(5)
+      await env.nc.flush()
       server.pause()
+      frozen = true
       await sleep(EXPIRES_MS * 2.5)
+      frozen = false
       server.resume()
       const N = 20
       const resumedAt = Date.now()
@@ -230,6 +244,7 @@ describe("Consumption.startBounded (real NATS)", () => {
       expect(handled.length, "each once").toBe(N + 2)
       expect(errors.map(String), "a pull that ended late is not a failure").toEqual([])
       expect(consumption.lapsed(), "no pull replaced while the server was frozen").toBe(0)
+      expect(pulledWhileFrozen, "no pull sent while the server was frozen").toBe(0)
       await consumption.stop()
     } finally {
       server.resume()
