@@ -62,6 +62,8 @@ export interface CampaignResult {
   readonly latenciesMs: ReadonlyArray<number>
   /** Per contact: dispatched → `engaged` event, i.e. waiting in the mailbox (only with `trace`). */
   readonly queuedMs: ReadonlyArray<number>
+  /** When each contact reached its terminal state (its event's time, ms), in order. */
+  readonly completedAt: ReadonlyArray<number>
   readonly traffic: RoundTrips.Traffic | null
   /** Node counters accumulated during the campaign. */
   readonly counters: Metrics.Counters
@@ -257,6 +259,7 @@ export const open = async (options: { readonly partitions?: number } = {}): Prom
         plannedMs: planned - t0,
         latenciesMs,
         queuedMs,
+        completedAt: [...terminal.values()].sort((a, b) => a - b),
         traffic: counted,
         counters,
         approvals: approved.count,
