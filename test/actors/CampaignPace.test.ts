@@ -24,6 +24,8 @@ interface Run {
   readonly doneAt: ReadonlyArray<number>
   /** The limit after each completion. */
   readonly limits: ReadonlyArray<number>
+  /** Whether the pace was probing after each completion. */
+  readonly probing: ReadonlyArray<boolean>
 }
 
 /** Runs `contacts` contacts through the pipe under the pace (or a fixed window). */
@@ -37,6 +39,7 @@ const simulate = (pipe: Pipe, contacts: number, cap: number, fixedWindow?: numbe
   const timesMs: Array<number> = []
   const doneAt: Array<number> = []
   const limits: Array<number> = []
+  const probing: Array<boolean> = []
   const dispatch = (t: number) => {
     const limit = limitNow()
     if (inFlight.length > Math.floor(limit / 2)) return
@@ -54,9 +57,10 @@ const simulate = (pipe: Pipe, contacts: number, cap: number, fixedWindow?: numbe
     timesMs.push(c.at - c.from)
     doneAt.push(c.at)
     limits.push(limitNow())
+    probing.push(pace.probeFrom !== null)
     dispatch(c.at)
   }
-  return { pace, timesMs, doneAt, limits }
+  return { pace, timesMs, doneAt, limits, probing }
 }
 
 const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
@@ -71,7 +75,7 @@ describe("CampaignPace", () => {
     const fixed = simulate(pipe, 20_000, 2048, 512)
     const late = (r: Run) => r.timesMs.slice(10_000)
     // the limit settles at a few times 15, far below the fixed window
-    const settled = paced.limits.slice(10_000)
+    const settled = paced.limits.slice(10_000).filter((_, i) => !paced.probing[10_000 + i])
     expect(Math.min(...settled)).toBeGreaterThanOrEqual(CampaignPace.MIN)
     expect(Math.max(...settled)).toBeLessThanOrEqual(2 * CampaignPace.GAIN * 15)
     // no throughput is lost to the smaller window
@@ -119,9 +123,23 @@ describe("CampaignPace", () => {
     expect(mean(r.timesMs.slice(settled))).toBeLessThan(mean(fixed.timesMs.slice(fixedSettled)) / 3)
   })
 
-  it("stays within [MIN, cap]; a completion without its engage time is not measured", () => {
+  it("where the workers queue at MIN in flight, probes below it measure the floor, and the limit comes down to MIN", () => {
+    // one contact alone takes 10 ms, 330 contacts/s at most: 3.3 in flight keep it busy, and
+    // MIN already queues (as on one node of 2 cores)
+    const pipe: Pipe = { floorMs: 10, perMs: () => 0.33 }
+    const r = simulate(pipe, 40_000, 2048)
+    const late = r.limits.slice(20_000).filter((_, i) => !r.probing[20_000 + i])
+    expect(Math.max(...late)).toBe(CampaignPace.MIN)
+    expect(rateOf(r, 20_000, 40_000)).toBeGreaterThan(0.95 * 0.33)
+    // a probe held at MIN measures a queue (about MIN / 2 / rate, 50 ms) as the floor
+    expect(r.pace.floorMs!).toBeLessThan(3 * pipe.floorMs)
+    expect(Math.min(...r.limits.filter((_, i) => r.probing[i]))).toBeLessThan(CampaignPace.MIN)
+  })
+
+  it("stays within [MIN, cap], a probe within [PROBE_MIN, cap]; a completion without its engage time is not measured", () => {
     const r = simulate({ floorMs: 1, perMs: () => 0.001 }, 2_000, 100)
-    expect(Math.min(...r.limits)).toBeGreaterThanOrEqual(CampaignPace.MIN)
+    expect(Math.min(...r.limits.filter((_, i) => !r.probing[i]))).toBeGreaterThanOrEqual(CampaignPace.MIN)
+    expect(Math.min(...r.limits)).toBeGreaterThanOrEqual(CampaignPace.PROBE_MIN)
     const capped = simulate({ floorMs: 500, perMs: () => 10 }, 5_000, 100)
     expect(Math.max(...capped.limits)).toBe(100)
     expect(CampaignPace.limitOf({ ...CampaignPace.initial, limit: 500 }, 40)).toBe(40)
