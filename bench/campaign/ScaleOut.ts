@@ -44,11 +44,15 @@ export interface ScaleOutOptions {
   readonly windowMs: number
   /** Partitions of the deployment (to know when placement has settled). Default 32. */
   readonly partitions?: number
+  /** Extra environment of every worker (`NEXUS_AGENT_CONCURRENCY`, say). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Tenants are named this and a number (each run on a database needs its own). Default `scale`. */
+  readonly tenantPrefix?: string
 }
 
 /** Runs the points in order on the driver's prefix and database. */
 export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Promise<ReadonlyArray<Point>> => {
-  const tenants = Array.from({ length: options.campaigns }, (_, i) => `scale${i + 1}`)
+  const tenants = Array.from({ length: options.campaigns }, (_, i) => `${options.tenantPrefix ?? "scale"}${i + 1}`)
   for (const t of tenants) await driver.loadContacts(t, options.contactsPerCampaign)
   const natsPid = natsServerPid()
   const workers: Array<Workers.Worker> = []
@@ -60,7 +64,8 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
         name: `bench-w${workers.length + 1}`,
         prefix: driver.prefix,
         databaseUrl: driver.database.url,
-        modelDelayMs: options.modelDelayMs
+        modelDelayMs: options.modelDelayMs,
+        ...(options.env ? { env: options.env } : {})
       })
       workers.push(w)
       added.push(w)

@@ -1,7 +1,8 @@
 /**
  * The campaign suite: the runtime against a hand-rolled JetStream pipeline measured in the
  * same run (see `campaign/Baseline.ts`), campaign start latency, scale-out over worker
- * processes with a simulated LLM latency, and memory over a large audience.
+ * processes with a simulated LLM latency (workers free to use the machine's CPU, and workers
+ * bounded by their model calls), and memory over a large audience.
  *
  * Default sizes keep the suite to about three minutes on 2 cores; `--full` runs the large
  * ones (a million-contact campaign among them). Every part that fails becomes an error row;
@@ -27,6 +28,7 @@ const sizes = (full: boolean) =>
         startCampaigns: 300,
         workers: [1, 2, 4, 8],
         scaleContacts: 50_000,
+        boundContacts: 20_000,
         scaleWindowMs: 20_000,
         memoryContacts: 1_000_000,
         memoryCapMs: 3 * 3600_000
@@ -40,12 +42,24 @@ const sizes = (full: boolean) =>
         // enough that no campaign runs out before the last window (four campaigns share the
         // workers; at 400 contacts/s 5,000 each ran out during the 4-worker window)
         scaleContacts: 15_000,
+        // model-bound workers do 50-100 contacts/s together here
+        boundContacts: 5_000,
         scaleWindowMs: 8_000,
         memoryContacts: 50_000,
         memoryCapMs: 25_000
       }
 
 const MODEL_DELAY_MS = 300
+/**
+ * The model-bound series: each worker makes at most this many model calls at once (content
+ * and analyzer; `NEXUS_AGENT_CONCURRENCY`), as a provider's rate limit per key or a model
+ * served next to each worker bounds it. Then a worker's capacity, not the machine's CPU, is
+ * what one worker runs out of (16 calls of 300 ms: about 50 contacts/s a worker), and the
+ * series shows what adding workers adds until the shared machine or the nats-server
+ * saturates. In the other series a worker may make 256 calls at once, so one worker alone
+ * already takes most of a core of these two (see the note on `MODEL_BOUND_CONCURRENCY`).
+ */
+const MODEL_BOUND = "content=16,analyzer=16"
 const START_CONTACTS = 20
 
 const failed = (part: string, e: unknown): Row => ({
@@ -67,6 +81,62 @@ const steadyRate = (r: InProcess.CampaignResult): number => {
   const mid = Math.floor(at.length / 2)
   const span = (at[at.length - 1]! - at[mid]!) / 1000
   return at.length >= 100 && span > 0 ? (at.length - 1 - mid) / span : r.completed / Math.max(0.001, r.seconds)
+}
+
+/**
+ * Rows of a scale-out run: contacts/s at each point, efficiency per doubling (target 0.8
+ * until saturation), where each core went, and the point where it saturates with what ran
+ * out. `label` tells the series apart.
+ */
+const scaleRows = (points: ReadonlyArray<ScaleOut.Point>, label: string): ReadonlyArray<Row> => {
+  const name = (p: ScaleOut.Point) => `campaign: scale-out${label} ${p.workers} worker(s)`
+  const one = points[0]
+  const out: Array<Row> = []
+  let saturatedAt: number | null = null
+  for (const [i, p] of points.entries()) {
+    out.push(
+      row(`${name(p)}, ${MODEL_DELAY_MS} ms model calls: contacts/s`, p.contactsPerSec, "/s", {
+        baseline: i === 0 ? null : (one?.contactsPerSec ?? null)
+      })
+    )
+    const prev = points[i - 1]
+    if (prev !== undefined && p.workers === prev.workers * 2) {
+      const efficiency = p.contactsPerSec / (2 * prev.contactsPerSec)
+      if (efficiency < 0.8 && saturatedAt === null) saturatedAt = p.workers
+      out.push(
+        row(`campaign: scale-out${label} efficiency ${prev.workers} -> ${p.workers} workers`, efficiency, "", {
+          target: ">= 0.8 until saturation",
+          met: efficiency >= 0.8
+        })
+      )
+    }
+    out.push(
+      row(`${name(p)}: worker cores`, p.workerCores, "cores"),
+      row(`${name(p)}: nats-server cores`, p.natsCores, "cores"),
+      row(`${name(p)}: Postgres cores`, p.postgresCores, "cores"),
+      row(`${name(p)}: other load on the machine (bench, other processes)`, p.otherCores, "cores"),
+      row(`${name(p)}: placement settled after`, p.settleMs, "ms"),
+      row(`${name(p)}: state conflicts + redeliveries per contact`, p.conflictsPerContact + p.redeliveriesPerContact, "", {
+        target: "0",
+        met: p.conflictsPerContact + p.redeliveriesPerContact === 0
+      })
+    )
+  }
+  const at = points.find((p) => p.workers === saturatedAt)
+  // what ran out: the machine's CPU, the nats-server (about 1.1 cores is its ceiling here), or neither
+  const limit =
+    at === undefined
+      ? "none"
+      : at.machineCores >= 0.9 * os.cpus().length
+        ? "machine CPU"
+        : at.natsCores >= 1.0
+          ? "nats-server"
+          : "neither (placement, conflicts or the workload)"
+  out.push(
+    row(`campaign: scale-out${label} saturates at (first doubling under 0.8; limit: ${limit})`, saturatedAt ?? Number.NaN, "workers"),
+    ...(points.some((p) => p.drained) ? [failed(`scale-out${label}`, new Error("a campaign finished inside a window: raise contactsPerCampaign"))] : [])
+  )
+  return out
 }
 
 const part = async (name: string, rows: Array<Row>, f: () => Promise<ReadonlyArray<Row>>) => {
@@ -233,53 +303,21 @@ const suite: Suite = {
             warmupMs: 2_500,
             windowMs: size.scaleWindowMs
           })
-          const one = points[0]
-          const scaleRows: Array<Row> = []
-          let saturatedAt: number | null = null
-          for (const [i, p] of points.entries()) {
-            scaleRows.push(
-              row(`campaign: scale-out ${p.workers} worker(s), ${MODEL_DELAY_MS} ms model calls: contacts/s`, p.contactsPerSec, "/s", {
-                baseline: i === 0 ? null : (one?.contactsPerSec ?? null)
-              })
-            )
-            const prev = points[i - 1]
-            if (prev !== undefined && p.workers === prev.workers * 2) {
-              const efficiency = p.contactsPerSec / (2 * prev.contactsPerSec)
-              if (efficiency < 0.8 && saturatedAt === null) saturatedAt = p.workers
-              scaleRows.push(
-                row(`campaign: scale-out efficiency ${prev.workers} -> ${p.workers} workers`, efficiency, "", {
-                  target: ">= 0.8 until saturation",
-                  met: efficiency >= 0.8
-                })
-              )
-            }
-            scaleRows.push(
-              row(`campaign: scale-out ${p.workers} worker(s): worker cores`, p.workerCores, "cores"),
-              row(`campaign: scale-out ${p.workers} worker(s): nats-server cores`, p.natsCores, "cores"),
-              row(`campaign: scale-out ${p.workers} worker(s): Postgres cores`, p.postgresCores, "cores"),
-              row(`campaign: scale-out ${p.workers} worker(s): other load on the machine (bench, other processes)`, p.otherCores, "cores"),
-              row(`campaign: scale-out ${p.workers} worker(s): placement settled after`, p.settleMs, "ms"),
-              row(`campaign: scale-out ${p.workers} worker(s): state conflicts + redeliveries per contact`, p.conflictsPerContact + p.redeliveriesPerContact, "", {
-                target: "0",
-                met: p.conflictsPerContact + p.redeliveriesPerContact === 0
-              })
-            )
-          }
-          const at = points.find((p) => p.workers === saturatedAt)
-          // what ran out: the machine's CPU, the nats-server (about 1.1 cores is its ceiling here), or neither
-          const limit =
-            at === undefined
-              ? "none"
-              : at.machineCores >= 0.9 * os.cpus().length
-                ? "machine CPU"
-                : at.natsCores >= 1.0
-                  ? "nats-server"
-                  : "neither (placement, conflicts or the workload)"
-          scaleRows.push(
-            row(`campaign: scale-out saturates at (first doubling under 0.8; limit: ${limit})`, saturatedAt ?? Number.NaN, "workers"),
-            ...(points.some((p) => p.drained) ? [failed("scale-out", new Error("a campaign finished inside a window: raise contactsPerCampaign"))] : [])
-          )
-          return scaleRows
+          return scaleRows(points, "")
+        })
+        await driver.renew()
+        await part("scale-out, model-bound workers", out, async () => {
+          const points = await ScaleOut.run(driver, {
+            workers: size.workers,
+            modelDelayMs: MODEL_DELAY_MS,
+            campaigns: 4,
+            contactsPerCampaign: size.boundContacts,
+            warmupMs: 2_500,
+            windowMs: size.scaleWindowMs,
+            env: { NEXUS_AGENT_CONCURRENCY: MODEL_BOUND },
+            tenantPrefix: "bound"
+          })
+          return scaleRows(points, " (model-bound, 16 calls at once a worker)")
         })
         await driver.renew()
         await part("memory", out, async () => {
