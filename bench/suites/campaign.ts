@@ -4,9 +4,9 @@
  * processes with a simulated LLM latency (workers free to use the machine's CPU, and workers
  * bounded by their model calls), and memory over a large audience.
  *
- * Default sizes keep the suite to about three minutes on 2 cores; `--full` runs the large
- * ones (a million-contact campaign among them). Every part that fails becomes an error row;
- * the others still report.
+ * Default sizes keep the suite to about four minutes on 2 cores (the build of `dist/` for
+ * the workers included); `--full` runs the large ones (a million-contact campaign among
+ * them). Every part that fails becomes an error row; the others still report.
  */
 import os from "node:os"
 import { log, now, percentile, type Row, row, type Suite } from "../Bench.js"
