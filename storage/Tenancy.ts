@@ -193,12 +193,28 @@ export const inScope: Effect.Effect<boolean> = Effect.zipWith(
 // (`oneStatement`); inside a scope (or any transaction), there, as `within` runs it.
 const singleStatement =
   (begin: "BEGIN" | "BEGIN READ ONLY") =>
-  (sql: SqlClient.SqlClient, tenant: TenantId) =>
+  (sql: SqlClient.SqlClient, tenant: TenantId, options?: StatementOptions) =>
   <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
     Effect.gen(function* () {
       if (yield* inScope) return yield* within(sql, tenant)(statement)
-      return yield* oneStatement(sql, begin, settingsOf(tenant, yield* FiberRef.get(currentActor)), statement)
+      const settings = settingsOf(tenant, yield* FiberRef.get(currentActor))
+      return yield* oneStatement(sql, begin, options?.genericPlan ? `${settings}, ${genericPlan}` : settings, statement)
     })
+
+/** Options of a single read in a transaction of its own (`read`). */
+export interface StatementOptions {
+  /**
+   * Plan the statement once per connection, not at every run: `plan_cache_mode` is set to
+   * `force_generic_plan` for its transaction. For a large statement whose planning costs far
+   * more than its execution (a batch of context reads: tens of subqueries, each with its own
+   * CTEs), as a named prepared statement (`Database`'s default). PostgreSQL's own choice
+   * (`auto`) plans the first five runs of each text on each connection for their parameters,
+   * and may keep doing so; inside a caller's scope the statement is planned as the scope's are.
+   */
+  readonly genericPlan?: boolean
+}
+
+const genericPlan = "set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 /**
  * Runs one read-only statement on `sql` in a scope of `tenant`, as `within` would, but in one
@@ -207,7 +223,8 @@ const singleStatement =
  */
 export const read: (
   sql: SqlClient.SqlClient,
-  tenant: TenantId
+  tenant: TenantId,
+  options?: StatementOptions
 ) => <A extends object>(statement: Statement.Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError> = singleStatement("BEGIN READ ONLY")
 
 /**

@@ -3,6 +3,7 @@
  * context of a contact carries its profile, open objections, recent episodes, relationships,
  * similar contacts and conversations of others, and never exceeds its token budget.
  */
+import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { ContactId, TenantId } from "../../protocols/Ids.js"
@@ -120,4 +121,28 @@ layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("Cont
     expect(fitted.sections.similarContacts).toEqual([])
     expect(fitted.omitted).toBe(1)
   })
+})
+
+// one connection, so that its prepared statements are the ones the assemblies ran
+layer(Knowledge.layer(Postgres.layerFreshWith({ maxConnections: 1 })), { excludeTestServices: true })("ContactContext (one connection)", (it) => {
+  it.effect("assemblies read at once run as one statement padded to a power of two, planned once (a generic plan)", () =>
+    Effect.gen(function* () {
+      const context = yield* ContactContext
+      const sql = yield* SqlClient.SqlClient
+      const three = [ids.ava, ids.ben, ContactId.make("nobody")]
+      for (let i = 0; i < 4; i++) {
+        const found = yield* Effect.forEach(three, (id) => context.assemble(tenant, id, { query: "pricing", asOf: new Date(now) }), {
+          concurrency: "unbounded"
+        })
+        expect(found.map(Option.isSome)).toEqual([false, false, false]) // nothing ingested on this database
+      }
+      const statements = yield* sql<{ statement: string; generic_plans: number; custom_plans: number }>`
+        SELECT statement, generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE statement LIKE ${'%"found_0"%'}`
+      // three sets, padded to four: one text, run four times on its generic plan, never planned for its parameters
+      expect(statements.length).toBe(1)
+      expect(statements[0]!.statement).toContain('"found_3"')
+      expect(statements[0]!.statement).not.toContain('"found_4"')
+      expect(statements[0]!.generic_plans).toBe(4)
+      expect(statements[0]!.custom_plans).toBe(0)
+    }))
 })
