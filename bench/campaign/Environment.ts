@@ -212,15 +212,38 @@ export const natsServerPid = (): number | null => {
   return found.length === 1 ? found[0]!.pid : null
 }
 
-/** CPU of groups of processes over an interval, as cores used; also the whole machine's. */
-export const cpuMeter = (groups: ReadonlyArray<ReadonlyArray<number>>) => {
+/**
+ * CPU of groups of processes over an interval, as cores used; also the whole machine's. A
+ * group is a list of pids, or a function that lists them (read again at every sample: a
+ * database's backends come and go). Samples every 200 ms: a process that exits counts what
+ * it used until its last sample, one that starts counts from zero.
+ */
+export const cpuMeter = (groups: ReadonlyArray<ReadonlyArray<number> | (() => ReadonlyArray<number>)>) => {
   const t0 = performance.now()
-  const read = (pids: ReadonlyArray<number>) => pids.reduce((a, p) => a + (processCpuMs(p) ?? 0), 0)
-  const start = groups.map(read)
+  const list = (g: ReadonlyArray<number> | (() => ReadonlyArray<number>)) => (typeof g === "function" ? g() : g)
+  // per group: each pid's CPU when first and last seen
+  const seen = groups.map(() => new Map<number, { first: number; last: number }>())
+  const sample = (initial: boolean) =>
+    groups.forEach((g, i) => {
+      for (const pid of list(g)) {
+        const ms = processCpuMs(pid)
+        if (ms === null) continue
+        const known = seen[i]!.get(pid)
+        if (known === undefined) seen[i]!.set(pid, { first: initial ? ms : 0, last: ms })
+        else known.last = ms
+      }
+    })
+  sample(true)
   const machine0 = machineBusyMs()
+  const timer = setInterval(() => sample(false), 200)
+  timer.unref()
   return () => {
+    clearInterval(timer)
+    sample(false)
     const elapsed = performance.now() - t0
-    const cores = groups.map((g, i) => (g.length === 0 ? Number.NaN : (read(g) - start[i]!) / elapsed))
+    const cores = groups.map((g, i) =>
+      typeof g !== "function" && g.length === 0 ? Number.NaN : [...seen[i]!.values()].reduce((a, p) => a + p.last - p.first, 0) / elapsed
+    )
     const machine1 = machineBusyMs()
     return { elapsedMs: elapsed, cores, machineCores: machine0 === null || machine1 === null ? Number.NaN : (machine1 - machine0) / elapsed }
   }

@@ -103,7 +103,7 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
       const counters0 = workers.map((w) => w.last()?.counters)
       const d0 = await delivered()
       const t0 = now()
-      const meter = cpuMeter([natsPid === null ? [] : [natsPid], workers.map((w) => w.pid), pidsNamed("postgres")])
+      const meter = cpuMeter([natsPid === null ? [] : [natsPid], workers.map((w) => w.pid), () => pidsNamed("postgres")])
       const deadline = t0 + options.windowMs
       while (now() < deadline && !progress.some((p) => p.done)) await sleep(250)
       const d1 = await delivered()
