@@ -294,31 +294,17 @@ const suite: Suite = {
       const driver = await Driver.open()
       const out: Array<Row> = []
       try {
-        await part("scale-out", out, async () => {
-          const points = await ScaleOut.run(driver, {
-            workers: size.workers,
-            modelDelayMs: MODEL_DELAY_MS,
-            campaigns: 4,
-            contactsPerCampaign: size.scaleContacts,
-            warmupMs: 2_500,
-            windowMs: size.scaleWindowMs
-          })
-          return scaleRows(points, "")
-        })
+        // both series: four campaigns, one per tenant, measured at each worker count
+        const scaleOut = (options: Pick<ScaleOut.ScaleOutOptions, "contactsPerCampaign" | "env" | "tenantPrefix">) =>
+          ScaleOut.run(driver, { workers: size.workers, modelDelayMs: MODEL_DELAY_MS, campaigns: 4, warmupMs: 2_500, windowMs: size.scaleWindowMs, ...options })
+        await part("scale-out", out, async () => scaleRows(await scaleOut({ contactsPerCampaign: size.scaleContacts }), ""))
         await driver.renew()
-        await part("scale-out, model-bound workers", out, async () => {
-          const points = await ScaleOut.run(driver, {
-            workers: size.workers,
-            modelDelayMs: MODEL_DELAY_MS,
-            campaigns: 4,
-            contactsPerCampaign: size.boundContacts,
-            warmupMs: 2_500,
-            windowMs: size.scaleWindowMs,
-            env: { NEXUS_AGENT_CONCURRENCY: MODEL_BOUND },
-            tenantPrefix: "bound"
-          })
-          return scaleRows(points, " (model-bound, 16 calls at once a worker)")
-        })
+        await part("scale-out, model-bound workers", out, async () =>
+          scaleRows(
+            await scaleOut({ contactsPerCampaign: size.boundContacts, env: { NEXUS_AGENT_CONCURRENCY: MODEL_BOUND }, tenantPrefix: "bound" }),
+            " (model-bound, 16 calls at once a worker)"
+          )
+        )
         await driver.renew()
         await part("memory", out, async () => {
           const m = await Memory.run(driver, { contacts: size.memoryContacts, capMs: size.memoryCapMs })
