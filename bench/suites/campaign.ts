@@ -42,7 +42,7 @@ const sizes = (full: boolean) =>
         // enough that no campaign runs out before the last window (four campaigns share the
         // workers; at 400 contacts/s 5,000 each ran out during the 4-worker window)
         scaleContacts: 15_000,
-        // model-bound workers do 50-100 contacts/s together here
+        // model-bound workers do 50-130 contacts/s together here
         boundContacts: 5_000,
         scaleWindowMs: 8_000,
         memoryContacts: 50_000,
