@@ -29,6 +29,11 @@ export interface Point {
   readonly drained: boolean
   /** From the new workers being ready to every partition held and every worker seeing all (NaN: never). */
   readonly settleMs: number
+  /**
+   * Messages redelivered while partitions moved to the new workers (what the old owners had
+   * pulled and handed back), counted until the redeliveries stopped, before the window.
+   */
+  readonly handoffRedeliveries: number
 }
 
 /** Options of a scale-out run. */
@@ -78,6 +83,8 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
     let progress: ReadonlyArray<{ done: boolean }> = []
     for (const n of options.workers) {
       log(`scale-out: ${n} worker(s), ${options.modelDelayMs} ms per model call`)
+      const redelivered = () => workers.reduce((a, w) => a + (w.last()?.counters.redeliveries ?? 0), 0)
+      const handedBack0 = redelivered()
       await grow(n)
       // placement settles: every partition held once, every worker sees every other
       const t = now()
@@ -94,6 +101,21 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
         () => void (settleMs = now() - t),
         () => log(`scale-out: placement did not settle within 30 s with ${n} worker(s); measuring anyway`)
       )
+      // the window measures the steady state: partitions that moved are handed back first
+      // (what their old owners had pulled comes back once to the new ones; a busy machine
+      // takes seconds over it), so it opens once the redeliveries stop for a second (two reports)
+      let quiet = { count: redelivered(), since: now() }
+      await until(
+        "the handoff's redeliveries to stop",
+        () => {
+          const c = redelivered()
+          if (c !== quiet.count) quiet = { count: c, since: now() }
+          return now() - quiet.since >= 1_000
+        },
+        20_000,
+        250
+      ).catch(() => log(`scale-out: redeliveries still going 20 s after ${n} worker(s) joined; measuring anyway`))
+      const handoffRedeliveries = redelivered() - handedBack0
       if (progress.length === 0) {
         progress = await Promise.all(campaigns.map((c) => driver.start(c.tenant, c.id, options.contactsPerCampaign)))
         await until("the first delivery", async () => (await delivered()) > 0, 120_000, 200)
@@ -124,7 +146,8 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
         conflictsPerContact: (sum(counters1, "stateConflicts") - sum(counters0, "stateConflicts")) / contacts,
         redeliveriesPerContact: (sum(counters1, "redeliveries") - sum(counters0, "redeliveries")) / contacts,
         drained: progress.some((p) => p.done),
-        settleMs
+        settleMs,
+        handoffRedeliveries
       })
       log(`scale-out: ${n} worker(s): ${points[points.length - 1]!.contactsPerSec.toFixed(1)} contacts/s`)
       if (progress.some((p) => p.done)) break

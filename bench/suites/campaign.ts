@@ -116,6 +116,7 @@ const scaleRows = (points: ReadonlyArray<ScaleOut.Point>, label: string): Readon
       row(`${name(p)}: Postgres cores`, p.postgresCores, "cores"),
       row(`${name(p)}: other load on the machine (bench, other processes)`, p.otherCores, "cores"),
       row(`${name(p)}: placement settled after`, p.settleMs, "ms"),
+      row(`${name(p)}: messages handed back when partitions moved (redelivered once, before the window)`, p.handoffRedeliveries, ""),
       row(`${name(p)}: state conflicts + redeliveries per contact`, p.conflictsPerContact + p.redeliveriesPerContact, "", {
         target: "0",
         met: p.conflictsPerContact + p.redeliveriesPerContact === 0
