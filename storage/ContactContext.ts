@@ -222,8 +222,8 @@ const factsOf = (
 /**
  * Sets of reads padded to a power of two by repeating the last (its columns are read twice
  * and not decoded again). Planning the statement costs far more than running it: 16 sets are
- * about 110 subqueries, 17 ms to plan on an idle server and 100-400 ms on a busy one, against
- * a few ms to run. Each batch size is its own statement text, planned once per connection
+ * about 110 subqueries, 17 ms to plan on an idle server (100-400 ms of wall time on a busy
+ * one), against a few ms to run. Each batch size is its own statement text, planned once per connection
  * (`genericPlan`); with sizes 1 to 16 a node planned 16 texts on each connection of its pool,
  * with powers of two, 5.
  */

@@ -205,11 +205,12 @@ const singleStatement =
 export interface StatementOptions {
   /**
    * Plan the statement once per connection, not at every run: `plan_cache_mode` is set to
-   * `force_generic_plan` for its transaction. For a large statement whose planning costs far
-   * more than its execution (a batch of context reads: tens of subqueries, each with its own
-   * CTEs), as a named prepared statement (`Database`'s default). PostgreSQL's own choice
-   * (`auto`) plans the first five runs of each text on each connection for their parameters,
-   * and may keep doing so; inside a caller's scope the statement is planned as the scope's are.
+   * `force_generic_plan` for its transaction. Meant for a large statement whose planning
+   * costs far more than its execution (a batch of context reads: tens of subqueries, each
+   * with its own CTEs), run as a named prepared statement (`Database`'s default; an unnamed
+   * one is planned at every run regardless). PostgreSQL's own choice (`auto`) plans the first
+   * five runs of each text on each connection for their parameters, and may keep doing so.
+   * Inside a caller's scope the statement is planned as the scope's others are.
    */
   readonly genericPlan?: boolean
 }
