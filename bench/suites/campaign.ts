@@ -52,14 +52,14 @@ const sizes = (full: boolean) =>
 const MODEL_DELAY_MS = 300
 /**
  * The model-bound series: each worker makes at most this many model calls at once (content
- * and analyzer; `NEXUS_AGENT_CONCURRENCY`), as a provider's rate limit per key or a model
+ * and analyzer each; `NEXUS_AGENT_CONCURRENCY`), as a provider's rate limit per key or a model
  * served next to each worker bounds it. Then a worker's capacity, not the machine's CPU, is
  * what one worker runs out of (16 calls of 300 ms: about 50 contacts/s a worker), and the
  * series shows what adding workers adds until the shared machine or the nats-server
  * saturates. In the other series a worker may make 256 calls at once, so one worker alone
  * already takes most of a core of these two (see the note on `MODEL_BOUND_CONCURRENCY`).
  */
-const MODEL_BOUND = "content=16,analyzer=16"
+const MODEL_BOUND_CALLS = 16
 const START_CONTACTS = 20
 
 const failed = (part: string, e: unknown): Row => ({
@@ -302,8 +302,12 @@ const suite: Suite = {
         await driver.renew()
         await part("scale-out, model-bound workers", out, async () =>
           scaleRows(
-            await scaleOut({ contactsPerCampaign: size.boundContacts, env: { NEXUS_AGENT_CONCURRENCY: MODEL_BOUND }, tenantPrefix: "bound" }),
-            " (model-bound, 16 calls at once a worker)"
+            await scaleOut({
+              contactsPerCampaign: size.boundContacts,
+              env: { NEXUS_AGENT_CONCURRENCY: `content=${MODEL_BOUND_CALLS},analyzer=${MODEL_BOUND_CALLS}` },
+              tenantPrefix: "bound"
+            }),
+            ` (model-bound, ${MODEL_BOUND_CALLS} calls at once a worker)`
           )
         )
         await driver.renew()
