@@ -14,9 +14,9 @@
  * One assembly costs one round trip on Postgres: every record, memory, graph and
  * stored-vector read, and what the vector store's cached indexes lack, go as one statement
  * (`internal/JsonRows`) in one read-only transaction (`Tenancy.read`), shared with the other
- * assemblies of the tenant started in the same turn of the event loop (up to 16, each in
- * columns of its own: `internal/Batched`; padded to a power of two and planned once per
- * connection, see `padded`); the graph and the
+ * assemblies of the tenant started in the same turn of the event loop (up to 16, a row each:
+ * `internal/Batched`, `JsonRows.each`). Its text is the same whatever the number of
+ * assemblies, so each connection plans it once (a generic plan); the graph and the
  * stored vector are read beside it when they live in Neo4j or Qdrant. Then, after at most
  * one batched embedding call, the two similarity searches: in memory over the indexes the
  * statement caught up, or as the vector store's own searches when it could not (no index
@@ -25,7 +25,7 @@
  * computed; the embedding of a query (a campaign's goal, the same for every contact of the
  * campaign) is kept for the next assemblies.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { Clock, Context, Effect, Layer, Option, type ParseResult } from "effect"
 import type { ContactSnapshot } from "../protocols/Campaign.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
@@ -219,20 +219,6 @@ const factsOf = (
   }
 }
 
-/**
- * Sets of reads padded to a power of two by repeating the last (its columns are read twice
- * and not decoded again). Planning the statement costs far more than running it: 16 sets are
- * about 110 subqueries, 17 ms to plan on an idle server (100-400 ms of wall time on a busy
- * one), against a few ms to run. Each batch size is its own statement text, planned once per connection
- * (`genericPlan`); with sizes 1 to 16 a node planned 16 texts on each connection of its pool,
- * with powers of two, 5.
- */
-const padded = <A>(sets: ReadonlyArray<A>): ReadonlyArray<A> => {
-  let size = 1
-  while (size < sets.length) size *= 2
-  return size === sets.length ? sets : [...sets, ...Array.from({ length: size - sets.length }, () => sets[sets.length - 1]!)]
-}
-
 // How many query embeddings `make` keeps.
 const QUERY_EMBEDDINGS = 64
 // Most assemblies read in one statement.
@@ -261,35 +247,52 @@ export const make = Effect.gen(function* () {
     if (queryEmbeddings.size > QUERY_EMBEDDINGS) queryEmbeddings.delete(queryEmbeddings.keys().next().value!)
   }
 
-  // Every read of one assembly that lives in Postgres, as one statement's columns.
-  const readsOf = (tenant: TenantId, contactId: ContactId, me: string, query: string, asOf: Date, own: boolean) => {
+  // Every read of an assembly that lives in Postgres, as one statement's columns, over the
+  // assembly's arguments (`column`: the contact, its graph node, the query, the time).
+  const readsOf = (tenant: TenantId, column: (name: string) => Statement.Fragment, own: boolean) => {
     // A transaction of our own writes nothing, so what it reads of the vector store is committed
     // and may catch the shared index up; inside a caller's transaction the searches go as usual.
+    // (The same for every assembly of the statement: read once.)
     const changesOf = (collection: string): JsonRead<Option.Option<Changes>, ParseResult.ParseError> => {
       if (pgVectors === undefined || !own) return absent()
       const read = pgVectors.reads.changes(tenant, collection)
       return { json: read.json, decode: (json) => Effect.map(read.decode(json), Option.some) }
     }
+    const contactId = column("contact_id")
     return {
       found: contacts.reads.get(tenant, contactId),
       objections: memory.reads.openObjections(tenant, contactId),
-      episodes: memory.reads.recall(tenant, { contactId, limit: 12, ...(query ? { query } : {}), asOf }),
-      hood: pgGraph !== undefined ? pgGraph.reads.neighbourhood(tenant, me, { hops: 1, limit: 20 }) : absent<Neighbourhood>(),
+      episodes: memory.reads.recall(tenant, { contactId, limit: 12, query: column("query"), asOf: column("as_of") }),
+      hood: pgGraph !== undefined ? pgGraph.reads.neighbourhood(tenant, column("me"), { hops: 1, limit: 20 }) : absent<Neighbourhood>(),
       stored: pgVectors !== undefined ? pgVectors.reads.get(tenant, collections.contacts, contactId) : absent<Point>(),
       contactChanges: changesOf(collections.contacts),
       conversationChanges: changesOf(collections.conversations)
     }
   }
-  type Reads = ReturnType<typeof readsOf>
   interface Request {
     readonly tenant: TenantId
-    readonly reads: Reads
+    readonly contactId: ContactId
+    readonly me: string
+    readonly query: string
+    readonly asOf: Date
+    readonly own: boolean
   }
   const refine = Errors.refine("ContactContext.assemble")
   // the assemblies of one turn of the event loop (the content agent's drafts of one pull)
-  // read in one statement, per tenant (`Batched`); each decodes its own columns
+  // read in one statement, per tenant (`Batched`), a row each; each decodes its own row.
+  // The vector changes are read when every assembly of the batch runs in a transaction of
+  // its own (else the searches go as usual for all of them).
   const readMany = (rs: ReadonlyArray<Request>) => {
-    const select = JsonRows.select(sql, padded(rs.map((r) => r.reads)))
+    const select = JsonRows.each(
+      sql,
+      [
+        { name: "contact_id", type: "text", values: rs.map((r) => r.contactId) },
+        { name: "me", type: "text", values: rs.map((r) => r.me) },
+        { name: "query", type: "text", values: rs.map((r) => r.query) },
+        { name: "as_of", type: "timestamptz", values: rs.map((r) => r.asOf) }
+      ],
+      (column) => readsOf(rs[0]!.tenant, column, rs.every((r) => r.own))
+    )
     return Tenancy.read(sql, rs[0]!.tenant, { genericPlan: true })(select.statement).pipe(
       Effect.mapError(refine),
       Effect.flatMap((rows) => Effect.forEach(rs, (_, i) => Effect.exit(Effect.mapError(select.decodeAt(rows, i), refine))))
@@ -308,7 +311,7 @@ export const make = Effect.gen(function* () {
 
     // every read that lives in Postgres as one statement in one round trip; the graph and the
     // stored vector beside it when they live in Neo4j or Qdrant
-    const local = readBatched({ tenant, reads: readsOf(tenant, contactId, me, query, asOf, own) })
+    const local = readBatched({ tenant, contactId, me, query: query.trim(), asOf, own })
     const [read, remote] = pgGraph !== undefined && pgVectors !== undefined
       ? [yield* local, nothingRemote]
       : yield* Effect.all([

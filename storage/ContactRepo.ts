@@ -10,7 +10,7 @@ import * as Decoder from "../protocols/Decoder.js"
 import type { ContactId, TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
-import { type JsonRead, row, rows as jsonRows } from "./internal/JsonRows.js"
+import { type Arg, type JsonRead, row, rows as jsonRows } from "./internal/JsonRows.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** Position after the last contact of a window: its lead score and id. */
@@ -67,7 +67,7 @@ export interface ContactRepoShape {
   /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
   readonly reads: {
     /** What `get` reads. */
-    readonly get: (tenant: TenantId, id: ContactId) => JsonRead<Option.Option<ContactSnapshot>, ParseResult.ParseError>
+    readonly get: (tenant: TenantId, id: Arg<ContactId>) => JsonRead<Option.Option<ContactSnapshot>, ParseResult.ParseError>
   }
 }
 
@@ -258,7 +258,7 @@ export const make: Effect.Effect<ContactRepoShape, never, SqlClient.SqlClient> =
     Effect.mapError(Errors.refine("ContactRepo.survey"))
   )
 
-  const byId = (tenant: TenantId, id: ContactId) => sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
+  const byId = (tenant: TenantId, id: Arg<ContactId>) => sql`SELECT ${columns} FROM contacts WHERE tenant_id = ${tenant} AND id = ${id}`
 
   const get = Effect.fn("ContactRepo.get")(
     function* (tenant: TenantId, id: ContactId) {

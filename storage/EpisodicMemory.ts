@@ -17,7 +17,7 @@ import { columns, contactIdsOf, type Episode, EpisodeFromRow, mentionsOf, type N
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
 import * as JsonRows from "./internal/JsonRows.js"
-import type { JsonRead } from "./internal/JsonRows.js"
+import type { Arg, JsonRead } from "./internal/JsonRows.js"
 import * as Tenancy from "./Tenancy.js"
 
 /** Recall weights. */
@@ -116,13 +116,16 @@ export interface EpisodicMemoryShape {
   readonly openObjections: (tenant: TenantId, contactId: ContactId) => Effect.Effect<ReadonlyArray<OpenObjection>, StorageError>
   /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
   readonly reads: {
-    /** What `recall` reads for one contact, ages measured from `asOf`. */
+    /**
+     * What `recall` reads for one contact, ages measured from `asOf`. A query given as a
+     * column is trimmed already; an empty one ranks by recency alone, as no query does.
+     */
     readonly recall: (
       tenant: TenantId,
-      options: RecallOptions & { readonly contactId: ContactId; readonly asOf: Date }
+      options: { readonly contactId: Arg<ContactId>; readonly asOf: Arg<Date>; readonly query?: Arg<string>; readonly limit?: number }
     ) => JsonRead<ReadonlyArray<Recalled>, ParseResult.ParseError>
     /** What `openObjections` reads. */
-    readonly openObjections: (tenant: TenantId, contactId: ContactId) => JsonRead<ReadonlyArray<OpenObjection>>
+    readonly openObjections: (tenant: TenantId, contactId: Arg<ContactId>) => JsonRead<ReadonlyArray<OpenObjection>>
   }
 }
 
@@ -197,9 +200,17 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
     }, scoped("recent"))
 
     // The statement of `recall`: its rows are episode rows with their relevance, recency and score.
-    const recallStatement = (tenant: TenantId, options: RecallOptions, asOf: Date) => {
-      const query = (options.query ?? "").trim()
+    const recallStatement = (
+      tenant: TenantId,
+      options: { readonly contactId?: Arg<ContactId>; readonly query?: Arg<string>; readonly limit?: number },
+      asOf: Arg<Date>
+    ) => {
+      const query = typeof options.query === "object" ? options.query : (options.query ?? "").trim()
       const tsq = sql`websearch_to_tsquery('english', ${query})`
+      // a query in a column may be empty on some rows: ranked as no query there
+      const raw = typeof query === "object"
+        ? sql`CASE WHEN ${query} = '' THEN 0::float8 ELSE ts_rank_cd(e.search, ${tsq})::float8 END`
+        : query.length === 0 ? sql`0::float8` : sql`ts_rank_cd(e.search, ${tsq})::float8`
       const candidates = options.contactId !== undefined
         ? sql`SELECT e.* FROM episode_contacts c JOIN episodes e ON e.tenant_id = c.tenant_id AND e.id = c.episode_id
               WHERE c.tenant_id = ${tenant} AND c.contact_id = ${options.contactId}`
@@ -207,7 +218,7 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
       return sql`
         WITH cand AS (${candidates}),
         ranked AS (
-          SELECT e.*, ${query.length === 0 ? sql`0::float8` : sql`ts_rank_cd(e.search, ${tsq})::float8`} AS raw,
+          SELECT e.*, ${raw} AS raw,
                  exp(-${settings.decayPerDay}::float8 * greatest(0, extract(epoch FROM (${asOf}::timestamptz - e.occurred_at)) / 86400))::float8 AS recency
           FROM cand e
         ),
@@ -292,7 +303,7 @@ export const make = (settings: EpisodicSettings): Effect.Effect<EpisodicMemorySh
     }, scoped("lastMention"))
 
     // The statement of `openObjections` (`term` is there to order by).
-    const openObjectionsStatement = (tenant: TenantId, contactId: ContactId) => sql<ObjectionRow>`
+    const openObjectionsStatement = (tenant: TenantId, contactId: Arg<ContactId>) => sql<ObjectionRow>`
         WITH m AS (
           SELECT m.term, m.label, m.kind, m.occurred_at, m.episode_id FROM episode_mentions m
           JOIN episode_contacts c ON c.tenant_id = m.tenant_id AND c.episode_id = m.episode_id AND c.contact_id = ${contactId}

@@ -12,7 +12,7 @@ import * as Decoder from "../protocols/Decoder.js"
 import type { TenantId } from "../protocols/Ids.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
-import type { JsonRead } from "./internal/JsonRows.js"
+import type { Arg, JsonRead } from "./internal/JsonRows.js"
 import {
   clampInt,
   edgeProblem,
@@ -41,7 +41,7 @@ export interface PgGraphShape extends KnowledgeGraphShape {
     /** What `neighbourhood` reads. */
     readonly neighbourhood: (
       tenant: TenantId,
-      id: string,
+      id: Arg<string>,
       options?: NeighbourhoodOptions
     ) => JsonRead<Option.Option<Neighbourhood>, ParseResult.ParseError>
   }
@@ -189,7 +189,7 @@ export const make: Effect.Effect<PgGraphShape, never, SqlClient.SqlClient> = Eff
 
   // The whole neighbourhood as one JSON value: `{ center, nodes, edges }` (center null when the
   // node is absent), so that it costs one statement alone and nothing more inside another.
-  const neighbourhoodRead = (tenant: TenantId, id: string, options: NeighbourhoodOptions = {}): JsonRead<Option.Option<Neighbourhood>, ParseResult.ParseError> => {
+  const neighbourhoodRead = (tenant: TenantId, id: Arg<string>, options: NeighbourhoodOptions = {}): JsonRead<Option.Option<Neighbourhood>, ParseResult.ParseError> => {
     const hops = clampInt(options.hops, 1, 1, MAX_NEIGHBOURHOOD_HOPS)
     const limit = clampInt(options.limit, 50, 0, 10_000)
     const types = options.types

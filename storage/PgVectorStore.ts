@@ -19,7 +19,7 @@ import { normalize } from "./Embeddings.js"
 import * as Errors from "./Errors.js"
 import type { StorageError } from "./Errors.js"
 import * as JsonRows from "./internal/JsonRows.js"
-import type { JsonRead } from "./internal/JsonRows.js"
+import type { Arg, JsonRead } from "./internal/JsonRows.js"
 import { consider, dotAt, fromBytes, type Query, toBytes, TopK, VectorIndex } from "./internal/VectorIndex.js"
 import * as Tenancy from "./Tenancy.js"
 import {
@@ -70,7 +70,7 @@ export interface PgVectorStoreShape extends VectorStoreShape {
   /** Reads to be sent inside another statement, in a tenant scope the caller opens (see `internal/JsonRows`). */
   readonly reads: {
     /** What `get` reads. */
-    readonly get: (tenant: TenantId, collection: string, id: string) => JsonRead<Option.Option<Point>, ParseResult.ParseError>
+    readonly get: (tenant: TenantId, collection: string, id: Arg<string>) => JsonRead<Option.Option<Point>, ParseResult.ParseError>
     /** The changes of a collection since its cached index (see `searcherAt`). */
     readonly changes: (tenant: TenantId, collection: string) => JsonRead<Changes, ParseResult.ParseError>
   }
@@ -203,7 +203,7 @@ export const make = (settings: PgVectorSettings): Effect.Effect<PgVectorStoreSha
       )
     }, fail("remove"))
 
-    const pointStatement = (tenant: TenantId, collection: string, id: string) => sql`
+    const pointStatement = (tenant: TenantId, collection: string, id: Arg<string>) => sql`
       SELECT id, rev::float8 AS rev, vector, payload FROM vector_points
       WHERE tenant_id = ${tenant} AND collection = ${collection} AND id = ${id} AND vector IS NOT NULL`
     const pointOf = (rows: ReadonlyArray<typeof Row.Type>) =>

@@ -43,34 +43,56 @@ export type ValuesOf<Reads extends Readonly<Record<string, JsonRead<any, any>>>>
 export type ErrorOf<Reads extends Readonly<Record<string, JsonRead<any, any>>>> = Reads[keyof Reads] extends JsonRead<any, infer E> ? E : never
 
 /**
- * Sets of reads (of one caller or several) as one statement: one row whose columns are the
- * reads of each set, named after the read and suffixed with the set's position (`found_0`,
- * `found_1`, …). Each set decodes on its own, so a value one caller cannot decode fails
- * only that caller.
+ * A value a read takes: bound as a parameter, or an expression over the statement the read
+ * is sent in (a column of the callers' arguments in `each`), so that one statement text
+ * serves any number of callers.
  */
-export const select = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
+export type Arg<A> = A | Statement.Fragment
+
+/** One argument of the callers of `each`: its column name, its Postgres type and one value per caller. */
+export interface ArgColumn {
+  readonly name: string
+  readonly type: "text" | "timestamptz"
+  readonly values: ReadonlyArray<unknown>
+}
+
+/**
+ * The same reads for several callers as one statement: the callers' arguments are arrays
+ * unnested into rows `a` (one per caller, numbered `a.i`), and `reads` builds the reads once,
+ * over those columns (`column("contact_id")`). One row of JSON columns comes back per caller,
+ * in their order, each decoded on its own, so a value one caller cannot decode fails only
+ * that caller. The text does not depend on how many callers there are: a connection plans it
+ * once (reads written out once per caller made a text per batch size, each about seven
+ * subqueries longer per caller; sixteen callers took 17 ms to plan on an idle server). A read
+ * that uses no column of `a` runs once for the statement (an uncorrelated subquery).
+ */
+export const each = <const Reads extends Readonly<Record<string, JsonRead<any, any>>>>(
   sql: SqlClient.SqlClient,
-  sets: ReadonlyArray<Reads>
+  args: ReadonlyArray<ArgColumn>,
+  reads: (column: (name: string) => Statement.Fragment) => Reads
 ): {
   readonly statement: Statement.Statement<Record<string, unknown>>
   readonly decodeAt: (rows: ReadonlyArray<Record<string, unknown>>, index: number) => Effect.Effect<ValuesOf<Reads>, ErrorOf<Reads>>
-} => ({
-  statement: sql<Record<string, unknown>>`SELECT ${sql.csv(
-    sets.flatMap((reads, i) => Object.keys(reads).map((name) => sql`${reads[name]!.json} AS ${sql(`${name}_${i}`)}`))
-  )}`,
-  decodeAt: (rows, index) => {
-    const reads = sets[index]!
-    const out: Record<string, unknown> = {}
-    return Effect.as(
-      Effect.forEach(
-        Object.keys(reads),
-        (name) => Effect.map(reads[name]!.decode(rows[0]?.[`${name}_${index}`] ?? null), (a) => void (out[name] = a)),
-        { discard: true }
-      ),
-      out as ValuesOf<Reads>
-    )
+} => {
+  const set = reads((name) => sql`a.${sql(name)}`)
+  const arrays = sql.csv(args.map((c) => sql`${c.values}::${sql.literal(c.type)}[]`))
+  const names = sql.csv(args.map((c) => sql`${sql(c.name)}`))
+  const columns = sql.csv(Object.keys(set).map((name) => sql`${set[name]!.json} AS ${sql(name)}`))
+  return {
+    statement: sql<Record<string, unknown>>`SELECT ${columns} FROM unnest(${arrays}) WITH ORDINALITY AS a(${names}, i) ORDER BY a.i`,
+    decodeAt: (rows, index) => {
+      const out: Record<string, unknown> = {}
+      return Effect.as(
+        Effect.forEach(
+          Object.keys(set),
+          (name) => Effect.map(set[name]!.decode(rows[index]?.[name] ?? null), (a) => void (out[name] = a)),
+          { discard: true }
+        ),
+        out as ValuesOf<Reads>
+      )
+    }
   }
-})
+}
 
 const parseTimestamptz = Pg.types.getTypeParser(1184)
 const parseBytea = Pg.types.getTypeParser(17)
