@@ -41,7 +41,11 @@ export interface ActorHostOptions {
    * being handled (pulls never ask for more). Default 256.
    */
   readonly bufferPerPartition: number
-  /** How often the ack floor of each partition is read (prunes de-duplication state). Default 1 s. */
+  /**
+   * How often the ack floor of a partition that acked something since its last read is read
+   * (prunes de-duplication state). An idle partition's floor is read every 30 s at most.
+   * Default 1 s.
+   */
   readonly floorRefreshMs: number
   /** How long stopping a partition waits for its actors' in-flight work. Default 10 s. */
   readonly stopTimeoutMs: number
@@ -62,6 +66,7 @@ export const defaults: ActorHostOptions = {
 
 interface Item {
   readonly msg: JsMsg
+  readonly partition: number
   readonly decoded: Message.Decoded
   /** Frees the delivery's place among what its partition holds (idempotent; see `settle`). */
   readonly done: () => void
@@ -109,6 +114,11 @@ export interface ActorHost {
 const heartbeatEveryMs = 2_000
 /** How old an ack floor must be before applied sequences are pruned below it (see `AckFloors`). */
 const FLOOR_LAG_MS = 5_000
+/**
+ * How often the ack floor of a partition that acked nothing is read: only acks move it (this
+ * node's, or a previous owner's finishing its work), and an older floor prunes less, never wrongly.
+ */
+const IDLE_FLOOR_REFRESH_MS = 30_000
 /** A loaded outbox younger than this is republished (JetStream's de-duplication window is 120 s). */
 const REPUBLISH_WITHIN_MS = 60_000
 
@@ -143,6 +153,8 @@ export const make = <R>(
     const releasing = new Set<Consumption.BoundedConsumption>()
     // ack floors of the partitions' consumers, as old as pruning needs them (see `AckFloors`)
     const floors = AckFloors.make(FLOOR_LAG_MS)
+    /** Partitions that acked (or handed back) something since their floor was last read. */
+    const acked = new Set<number>()
     const counters = transport.counters
     let running = 0
     let idleWaiters: Array<() => void> = []
@@ -155,13 +167,14 @@ export const make = <R>(
       }
     }
 
-    const refuse = (msg: JsMsg, done: () => void, receiver: string, error: unknown, decoded?: Message.Decoded) =>
+    const refuse = (msg: JsMsg, partition: number, done: () => void, receiver: string, error: unknown, decoded?: Message.Decoded) =>
       transport.deadLetter(msg, receiver, error, decoded).pipe(
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(10)))),
         Effect.matchEffect({
           onSuccess: () => Effect.sync(() => msg.ack()),
           onFailure: () => Effect.sync(() => msg.nak(1_000))
         }),
+        Effect.tap(() => Effect.sync(() => acked.add(partition))),
         Effect.ensuring(Effect.sync(done))
       )
 
@@ -173,25 +186,28 @@ export const make = <R>(
       heartbeat.remove(item.msg)
       if (nakDelayMs === undefined) item.msg.ack()
       else item.msg.nak(nakDelayMs)
+      acked.add(item.partition)
       item.done()
     }
 
     const route = (msg: JsMsg, done: () => void): void => {
       counters.received++
       if (msg.info.deliveryCount > 1) counters.redeliveries++
+      const subjectParts = msg.subject.split(".")
+      const partition = Number(subjectParts[3])
       const decoded = transport.decode(msg)
       if (Either.isLeft(decoded)) {
-        runFork(refuse(msg, done, "mailbox", decoded.left))
+        runFork(refuse(msg, partition, done, "mailbox", decoded.left))
         return
       }
       const m = decoded.right
       const to = Address.parse(m.envelope.to)
       const def = to.kind === "actor" ? byType.get(to.type) : undefined
-      const subjectParts = msg.subject.split(".")
       if (to.kind !== "actor" || def === undefined || subjectParts[4] !== to.type || subjectParts[5] !== to.id) {
         runFork(
           refuse(
             msg,
+            partition,
             done,
             m.envelope.to,
             new ProtocolErrors.UnexpectedMessage({
@@ -208,6 +224,7 @@ export const make = <R>(
         runFork(
           refuse(
             msg,
+            partition,
             done,
             m.envelope.to,
             new ProtocolErrors.UnexpectedMessage({
@@ -232,7 +249,7 @@ export const make = <R>(
           loaded: false,
           state: undefined,
           revision: 0,
-          partition: Number(subjectParts[3]),
+          partition,
           applied: new Set(),
           queue: [],
           running: false,
@@ -245,7 +262,7 @@ export const make = <R>(
       // hearing thousands of completions, a node short of CPU) waits here, and its ack_wait
       // must not run out before its turn comes (the server would hand it out again)
       heartbeat.add(msg)
-      cell.queue.push({ msg, decoded: m, done: once(done) })
+      cell.queue.push({ msg, partition, decoded: m, done: once(done) })
       if (!cell.running) {
         cell.running = true
         running++
@@ -478,14 +495,19 @@ export const make = <R>(
           (e) => runFork(Effect.logWarning(`partition ${partition}: consumption interrupted, reopening: ${describe(e)}`)),
           { ping: transport.ping, onLapse: () => void transport.counters.pullsLapsed++ }
         )
-        const floor = runFork(
-          Effect.tryPromise(() => consumer.info(false)).pipe(
+        // the floor moves only when something is acked: read it after acks, and rarely when idle
+        let readAt = 0
+        const read = Effect.suspend(() => {
+          if (!acked.has(partition) && Date.now() - readAt < IDLE_FLOOR_REFRESH_MS) return Effect.void
+          acked.delete(partition)
+          readAt = Date.now()
+          return Effect.tryPromise(() => consumer.info(false)).pipe(
             Effect.tap((info) => Effect.sync(() => floors.record(partition, info.ack_floor.stream_seq))),
-            Effect.ignore,
-            Effect.delay(options.floorRefreshMs),
-            Effect.forever
+            Effect.tapError(() => Effect.sync(() => acked.add(partition))),
+            Effect.ignore
           )
-        )
+        })
+        const floor = runFork(read.pipe(Effect.delay(options.floorRefreshMs), Effect.forever))
         partitions.set(partition, { consumption, floor })
       })
 
@@ -496,6 +518,7 @@ export const make = <R>(
         partitions.delete(partition)
         yield* Fiber.interrupt(p.floor)
         floors.forget(partition)
+        acked.delete(partition)
         // released, not closed: what the server already sent goes back to the next owner
         yield* Effect.promise(() => p.consumption.release())
         releasing.add(p.consumption)
