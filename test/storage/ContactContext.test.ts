@@ -92,14 +92,19 @@ layer(Knowledge.layer(Postgres.layerFresh), { excludeTestServices: true })("Cont
         [tenant, ContactId.make("nobody"), ""],
         [TenantId.make("context-other"), ids.ava, ""], // another tenant: none of this tenant's contacts
         [tenant, ids.avaDup, "Nexus Voice pricing"],
-        [tenant, ids.ava, ""]
+        [tenant, ids.ava, ""],
+        // what an array literal must escape (quotes, braces, a comma, a backslash), in a query
+        // that still ranks the pricing episode first (by recency alone it would not be)
+        [tenant, ids.ava, 'pricing or "{quote}, \\ back"']
       ] as const
       const ask = ([t, id, query]: (typeof asks)[number]) => context.assemble(t, id, { tokenBudget: 2000, query, asOf: new Date(now) })
       const oneByOne = yield* Effect.forEach(asks, ask)
       const atOnce = yield* Effect.forEach(asks, ask, { concurrency: "unbounded" })
       expect(atOnce).toEqual(oneByOne)
-      expect(oneByOne.map(Option.isSome)).toEqual([true, true, false, false, true, true])
+      expect(oneByOne.map(Option.isSome)).toEqual([true, true, false, false, true, true, true])
       expect(Option.getOrThrow(oneByOne[0]!).sections.episodes[0]).toContain("Pricing for Nexus Voice")
+      expect(Option.getOrThrow(oneByOne[5]!).sections.episodes[0]).not.toContain("Pricing for Nexus Voice")
+      expect(Option.getOrThrow(oneByOne[6]!).sections.episodes[0]).toContain("Pricing for Nexus Voice")
     }))
 
   it("fit gives each section its share first, then leftovers in priority order", () => {
