@@ -207,9 +207,10 @@ export interface StatementOptions {
    * Plan the statement once per connection, not at every run: `plan_cache_mode` is set to
    * `force_generic_plan` for its transaction. Meant for a large statement whose planning
    * costs more than its execution (the context reads of a batch of assemblies: seven reads
-   * with CTEs of their own, run for each row), run as a named prepared statement (`Database`'s default; an unnamed
-   * one is planned at every run regardless). PostgreSQL's own choice (`auto`) plans the first
-   * five runs of each text on each connection for their parameters, and may keep doing so.
+   * with CTEs of their own, run for each row), run as a named prepared statement
+   * (`Database`'s default; an unnamed one is planned at every run regardless). PostgreSQL's
+   * own choice (`auto`) plans the first five runs of each text on each connection for their
+   * parameters, and may keep doing so.
    * Inside a caller's scope the statement is planned as the scope's others are.
    */
   readonly genericPlan?: boolean

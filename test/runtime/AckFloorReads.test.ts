@@ -45,7 +45,8 @@ layer(Runtime.layer({ partitions: PARTITIONS }), { timeout: 60_000, excludeTestS
 
       yield* Node.start({ registry, agents: [], commands: [], actors: [counter], actorHost: { floorRefreshMs: REFRESH_MS } })
       // each partition's floor is read once when its consumption starts; then, idle, no more
-      yield* Crm.waitFor("every partition's first floor read", Effect.sync(() => (new Set(reads.map((r) => r.consumer)).size >= PARTITIONS ? true : undefined)))
+      const partitionsRead = () => new Set(reads.map((r) => r.consumer)).size
+      yield* Crm.waitFor("every partition's first floor read", Effect.sync(() => (partitionsRead() >= PARTITIONS ? true : undefined)))
       const idleFrom = Date.now() + 2 * REFRESH_MS
       yield* Effect.sleep(`${12 * REFRESH_MS} millis`)
       expect(between(idleFrom, Date.now())).toEqual([])
