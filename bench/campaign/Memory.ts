@@ -20,6 +20,12 @@ export interface MemoryResult {
   /** Highest RSS in the first and in the second half of the run (after a warm-up tenth). */
   readonly firstHalfMaxRssMb: number
   readonly secondHalfMaxRssMb: number
+  /**
+   * Contacts a second in the first and in the last quarter of the run (after the warm-up
+   * tenth): a long campaign on one node should keep its pace.
+   */
+  readonly firstQuarterPerSec: number
+  readonly lastQuarterPerSec: number
 }
 
 /** Runs a campaign of `contacts` on one worker, for at most `capMs`. */
@@ -30,7 +36,7 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
   const worker = Workers.spawnWorker({ name: "bench-memory", prefix: driver.prefix, databaseUrl: driver.database.url })
   try {
     await worker.ready
-    const samples: Array<{ completed: number; rss: number }> = []
+    const samples: Array<{ at: number; completed: number; rss: number }> = []
     const t0 = performance.now()
     const progress = await driver.start(tenant, "memory-1", options.contacts)
     let peak = 0
@@ -42,7 +48,7 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
       peak = Math.max(peak, m.peak)
       // deliveries in the ledger: one per contact, exact at any moment (progress events come in steps)
       completed = await driver.deliveries(tenant, "memory-1")
-      samples.push({ completed, rss: m.rss })
+      samples.push({ at: performance.now(), completed, rss: m.rss })
     }
     const seconds = (performance.now() - t0) / 1000
     if (progress.done) completed = progress.completed
@@ -50,6 +56,14 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
     const steady = samples.slice(Math.floor(samples.length / 10))
     const half = Math.floor(steady.length / 2)
     const maxOf = (xs: ReadonlyArray<{ rss: number }>) => (xs.length === 0 ? Number.NaN : Math.max(...xs.map((x) => x.rss)))
+    // the rate while contacts were left (a sample after the last one completed reads none)
+    const running = steady.filter((x) => x.completed < options.contacts)
+    const quarter = Math.floor(running.length / 4)
+    const rateOf = (from: number, to: number) => {
+      const a = running[from]
+      const b = running[to]
+      return quarter < 2 || a === undefined || b === undefined ? Number.NaN : ((b.completed - a.completed) * 1000) / (b.at - a.at)
+    }
     log(`memory: ${completed} of ${options.contacts} contacts in ${seconds.toFixed(0)} s, peak RSS ${peak.toFixed(0)} MB`)
     return {
       contacts: options.contacts,
@@ -58,7 +72,9 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
       seconds,
       peakRssMb: peak,
       firstHalfMaxRssMb: maxOf(steady.slice(0, half)),
-      secondHalfMaxRssMb: maxOf(steady.slice(half))
+      secondHalfMaxRssMb: maxOf(steady.slice(half)),
+      firstQuarterPerSec: rateOf(0, quarter),
+      lastQuarterPerSec: rateOf(running.length - 1 - quarter, running.length - 1)
     }
   } finally {
     await worker.stop()

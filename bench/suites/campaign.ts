@@ -320,6 +320,10 @@ const suite: Suite = {
               baseline: m.firstHalfMaxRssMb,
               target: "flat (<= 1.1x)",
               met: Number.isFinite(m.secondHalfMaxRssMb) ? m.secondHalfMaxRssMb <= 1.1 * m.firstHalfMaxRssMb : null
+            }),
+            // the campaign's pace over a long run
+            row("campaign: memory contacts/s in the last quarter of the run (baseline: first quarter)", m.lastQuarterPerSec, "/s", {
+              baseline: m.firstQuarterPerSec
             })
           ]
         })
