@@ -46,12 +46,16 @@ export const run = async (driver: Driver.Driver, options: { readonly contacts: n
       const m = processRssMb(worker.pid)
       if (m === null) throw new Error(`memory: worker ${worker.pid} is gone:\n${worker.output()}`)
       peak = Math.max(peak, m.peak)
-      // deliveries in the ledger: one per contact, exact at any moment (progress events come in steps)
-      completed = await driver.deliveries(tenant, "memory-1")
+      // as the campaign's progress events count them (one after each batch of completions).
+      // Not the ledger's count: a count over the growing deliveries table every second took
+      // Postgres 1.6 s at 585,000 rows, half a core taken from the worker on 2 cores, more
+      // as the run went on (the campaign's rate fell with it)
+      completed = progress.completed
       samples.push({ at: performance.now(), completed, rss: m.rss })
     }
     const seconds = (performance.now() - t0) / 1000
-    if (progress.done) completed = progress.completed
+    // at the end, exact: the deliveries in the ledger (one per contact) unless the campaign completed
+    completed = progress.done ? progress.completed : await driver.deliveries(tenant, "memory-1")
     // RSS saws up and down with the garbage collector: compare the highest of each half
     const steady = samples.slice(Math.floor(samples.length / 10))
     const half = Math.floor(steady.length / 2)
