@@ -74,7 +74,7 @@ describe("Placement: a joining node (real KV)", () => {
         await sleep(500)
         const b = await Effect.runPromise(Placement.start(kv, "node-b", PARTITIONS, handler(startedB), options))
         try {
-          const wins = (n: string) => Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) => Placement.ownerOf(["node-a", "node-b"], p) === n)
+          const wins = (n: string) => Array.from({ length: PARTITIONS }, (_, p) => p).filter((p) => Placement.owners(["node-a", "node-b"], PARTITIONS)[p] === n)
           await waitFor("the partitions to split by rendezvous", () => b.owned().join() === wins("node-b").join() && a.owned().join() === wins("node-a").join(), 10_000)
           // longer than a failover: node-a heartbeats, so node-b never takes what node-a wins
           await sleep(options.failoverMs + 500)
