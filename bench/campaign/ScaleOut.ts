@@ -29,6 +29,8 @@ export interface Point {
   readonly drained: boolean
   /** From the new workers being ready to every partition held and every worker seeing all (NaN: never). */
   readonly settleMs: number
+  /** Partitions each worker held at the window's end (a worker's share of the actors is its share of their work). */
+  readonly partitionsHeld: ReadonlyArray<number>
   /**
    * Messages redelivered while partitions moved to the new workers (what the old owners had
    * pulled and handed back), counted until the redeliveries stopped, before the window.
@@ -147,6 +149,7 @@ export const run = async (driver: Driver.Driver, options: ScaleOutOptions): Prom
         redeliveriesPerContact: (sum(counters1, "redeliveries") - sum(counters0, "redeliveries")) / contacts,
         drained: progress.some((p) => p.done),
         settleMs,
+        partitionsHeld: workers.map((w) => w.last()?.owned ?? 0),
         handoffRedeliveries
       })
       log(`scale-out: ${n} worker(s): ${points[points.length - 1]!.contactsPerSec.toFixed(1)} contacts/s`)

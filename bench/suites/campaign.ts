@@ -88,6 +88,12 @@ const steadyRate = (r: InProcess.CampaignResult): number => {
  * until saturation), where each core went, and the point where it saturates with what ran
  * out. `label` tells the series apart.
  */
+/** The most partitions a worker held, against an even share of them. */
+const busiest = (p: ScaleOut.Point) => {
+  const total = p.partitionsHeld.reduce((a, b) => a + b, 0)
+  return total === 0 ? Number.NaN : Math.max(...p.partitionsHeld) / (total / p.partitionsHeld.length)
+}
+
 const scaleRows = (points: ReadonlyArray<ScaleOut.Point>, label: string): ReadonlyArray<Row> => {
   const name = (p: ScaleOut.Point) => `campaign: scale-out${label} ${p.workers} worker(s)`
   const one = points[0]
@@ -116,6 +122,7 @@ const scaleRows = (points: ReadonlyArray<ScaleOut.Point>, label: string): Readon
       row(`${name(p)}: Postgres cores`, p.postgresCores, "cores"),
       row(`${name(p)}: other load on the machine (bench, other processes)`, p.otherCores, "cores"),
       row(`${name(p)}: placement settled after`, p.settleMs, "ms"),
+      row(`${name(p)}: partitions held by the busiest worker, against an even share (${p.partitionsHeld.join("/")})`, busiest(p), "x"),
       row(`${name(p)}: messages handed back when partitions moved (redelivered once, before the window)`, p.handoffRedeliveries, ""),
       row(`${name(p)}: state conflicts + redeliveries per contact`, p.conflictsPerContact + p.redeliveriesPerContact, "", {
         target: "0",
