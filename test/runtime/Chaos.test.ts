@@ -1,6 +1,6 @@
 /**
  * The fault test of issue 3: a 3-node NATS cluster (R3 streams and buckets), three worker
- * processes, a campaign of 5,000 contacts, and a chaos driver that SIGKILLs a random worker
+ * processes, a campaign of 10,000 contacts, and a chaos driver that SIGKILLs a random worker
  * every few seconds (restarting it) and restarts one NATS server once. Asserted from the
  * ledgers and the event stream, not from logs: every contact reaches exactly one terminal
  * state, no contact got the same step twice (delivery ledger), no two lock-holding intervals
@@ -26,7 +26,7 @@ import { NatsCluster } from "../fixtures/NatsCluster.js"
 import * as Postgres from "../fixtures/Postgres.js"
 import { spawnWorker, type WorkerProcess } from "../fixtures/Worker.js"
 
-const CONTACTS = 5000
+const CONTACTS = 10_000
 const WORKERS = 3
 const PARTITIONS = 16
 const KILL_EVERY_MS = 4000
@@ -283,7 +283,8 @@ it.scopedLive(
         expect(deliveries.length).toBeLessThanOrEqual(CONTACTS)
         expect(spentUsd).toBeLessThanOrEqual(BUDGET_USD)
         expect(summary.costUsd).toBeCloseTo(spentUsd, 6)
-        expect(kills).toBeGreaterThan(0)
+        // a campaign that outran the chaos driver tested little (5,000 contacts saw 2 kills on a faster machine)
+        expect(kills, "workers SIGKILLed during the campaign").toBeGreaterThanOrEqual(3)
         expect(Math.max(...failovers)).toBeLessThan(10_000)
         for (const w of workers) yield* w.stop("SIGTERM", 60_000)
       })
