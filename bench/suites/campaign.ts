@@ -83,17 +83,17 @@ const steadyRate = (r: InProcess.CampaignResult): number => {
   return at.length >= 100 && span > 0 ? (at.length - 1 - mid) / span : r.completed / Math.max(0.001, r.seconds)
 }
 
-/**
- * Rows of a scale-out run: contacts/s at each point, efficiency per doubling (target 0.8
- * until saturation), where each core went, and the point where it saturates with what ran
- * out. `label` tells the series apart.
- */
 /** The most partitions a worker held, against an even share of them. */
 const busiest = (p: ScaleOut.Point) => {
   const total = p.partitionsHeld.reduce((a, b) => a + b, 0)
   return total === 0 ? Number.NaN : Math.max(...p.partitionsHeld) / (total / p.partitionsHeld.length)
 }
 
+/**
+ * Rows of a scale-out run: contacts/s at each point, efficiency per doubling (target 0.8
+ * until saturation), where each core went, and the point where it saturates with what ran
+ * out. `label` tells the series apart.
+ */
 const scaleRows = (points: ReadonlyArray<ScaleOut.Point>, label: string): ReadonlyArray<Row> => {
   const name = (p: ScaleOut.Point) => `campaign: scale-out${label} ${p.workers} worker(s)`
   const one = points[0]
